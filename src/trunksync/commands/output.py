@@ -1,0 +1,26 @@
+"""`trunksync output`: trunk name -> trunk id, for whoever places calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from trunksync.commands._common import json_option, state_option
+
+
+@click.command()
+@state_option
+@json_option
+def output(state_path: Path, as_json: bool) -> None:
+    """Print each managed trunk's id (JSON: {"name": "ST_..."})."""
+    from trunksync import render
+    from trunksync.state import StateStore
+
+    state = StateStore(state_path).load()
+    ids = {name: state.trunks[name].trunk_id for name in sorted(state.trunks)}
+    if as_json:
+        click.echo(render.dumps(ids))
+        return
+    for name, trunk_id in ids.items():
+        click.echo(f"{name} = {trunk_id}")

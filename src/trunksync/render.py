@@ -1,0 +1,100 @@
+"""Renderings of a plan and of apply results; computing stays in plan.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from trunksync.apply import CREATED, FAILED, Result
+from trunksync.plan import CHANGED, CREATE, NOOP, ORPHAN, Change, FieldChange, Plan
+
+JSON_FORMAT_VERSION = 1
+SYMBOLS = {CREATE: "+", CHANGED: "~", ORPHAN: "!", NOOP: "="}
+
+
+def plan_text(plan: Plan) -> str:
+    """Terraform-like text: one block per change, then a summary line."""
+    blocks = [_change_text(change) for change in plan.changes]
+    return "\n".join([*blocks, summary_line(plan)]) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.summary()
+    if not plan.has_changes:
+        return f"No changes: {counts[NOOP]} trunk(s) match the state."
+    return (
+        f"Plan: {counts[CREATE]} to create, {counts[CHANGED]} changed (not applied), "
+        f"{counts[ORPHAN]} orphaned (left alone), {counts[NOOP]} unchanged."
+    )
+
+
+def _change_text(change: Change) -> str:
+    head = f'  {SYMBOLS[change.action]} {change.action} "{change.name}" ({change.trunk_type})'
+    if change.trunk_id:
+        head += f" {change.trunk_id}"
+    lines = [head]
+    if change.note:
+        lines.append(f"      # {change.note}")
+    if change.action == ORPHAN:
+        lines.append("      # in the state, not in the file: left alone")
+    width = max((len(field.field) for field in change.fields), default=0)
+    lines += [_field_text(change.action, field, width) for field in change.fields]
+    return "\n".join(lines) + ("\n" if change.action != NOOP else "")
+
+
+def _field_text(action: str, field: FieldChange, width: int) -> str:
+    name = field.field.ljust(width)
+    if action == CREATE:
+        return f"      {name} = {_value(field.after, field.sensitive)}"
+    before, after = _value(field.before, field.sensitive), _value(field.after, field.sensitive)
+    return f"    ~ {name} : {before} -> {after}"
+
+
+def _value(value: Any, sensitive: bool) -> str:
+    if value is None:
+        return "(absent)"
+    if sensitive:
+        return "(sensitive)"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The machine-readable plan (documented in the README; fields only grow)."""
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "changes": [_change_json(change) for change in plan.changes],
+        "summary": plan.summary(),
+    }
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "name": change.name,
+        "action": change.action,
+        "trunk_type": change.trunk_type,
+        "trunk_id": change.trunk_id,
+        "note": change.note,
+        "fields": [
+            {"field": f.field, "before": f.before, "after": f.after, "sensitive": f.sensitive}
+            for f in change.fields
+        ],
+    }
+
+
+def result_line(result: Result) -> str:
+    if result.status == CREATED:
+        return f'  + created "{result.name}" {result.trunk_id}'
+    if result.status == FAILED:
+        return f'  x failed "{result.name}": {result.message}'
+    return f'  ? unknown "{result.name}": {result.message}'
+
+
+def results_summary(results: list[Result]) -> dict[str, int]:
+    counts = {CREATED: 0, FAILED: 0, "unknown": 0}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return counts
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)

@@ -1,0 +1,109 @@
+"""Turn a YAML node tree (composed by libyaml) into plain Python values.
+
+Why not yaml.load: we need (1) line numbers for every error, (2) duplicate
+mapping keys refused where PyYAML silently keeps the last one, and (3) the exact
+text of plain scalars that YAML 1.1 reads as numbers (`+918044319240`, `0123`),
+so a phone number is never silently changed. Composing is done in C by
+CSafeLoader; this walk is the only Python pass over the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from trunksync.models import YamlNumber
+
+STR = "tag:yaml.org,2002:str"
+INT = "tag:yaml.org,2002:int"
+FLOAT = "tag:yaml.org,2002:float"
+BOOL = "tag:yaml.org,2002:bool"
+NULL = "tag:yaml.org,2002:null"
+TIMESTAMP = "tag:yaml.org,2002:timestamp"
+MERGE = "tag:yaml.org,2002:merge"
+SEQ = "tag:yaml.org,2002:seq"
+MAP = "tag:yaml.org,2002:map"
+BOOL_VALUES = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+
+# Anchors and aliases can expand a small file enormously ("billion laughs").
+MAX_NODES = 5_000_000
+
+Problem = Callable[[yaml.Node, str], None]
+StringHook = Callable[[yaml.ScalarNode, str | None], str]
+
+
+class NodeWalker:
+    """Convert nodes to values, reporting problems instead of raising."""
+
+    def __init__(self, report: Problem, on_string: StringHook) -> None:
+        self._report = report
+        self._on_string = on_string
+        self._visited = 0
+        self._active: set[int] = set()
+
+    def value(self, node: yaml.Node, key: str | None = None) -> Any:
+        self._visited += 1
+        if self._visited > MAX_NODES:
+            raise OverflowError("the document expands to too many values (alias expansion)")
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, key)
+        if id(node) in self._active:
+            self._report(node, "an alias refers to itself (recursive structure)")
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode) and node.tag == SEQ:
+                return [self.value(item, key) for item in node.value]
+            if isinstance(node, yaml.MappingNode) and node.tag == MAP:
+                return self._mapping(node)
+        finally:
+            self._active.discard(id(node))
+        self._report(node, f"unsupported YAML tag {node.tag}")
+        return None
+
+    def _scalar(self, node: yaml.ScalarNode, key: str | None) -> Any:
+        tag, text = node.tag, node.value
+        if tag == STR or tag == TIMESTAMP:
+            return self._on_string(node, key)
+        if tag in (INT, FLOAT):
+            return YamlNumber(text)
+        if tag == BOOL:
+            return BOOL_VALUES[text.lower()]
+        if tag == NULL:
+            return None
+        self._report(node, f"unsupported YAML tag {tag}")
+        return None
+
+    def _mapping(self, node: yaml.MappingNode) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        explicit: dict[str, yaml.Node] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE:
+                merged.update(self._merge_source(value_node))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._report(key_node, "mapping keys must be plain strings")
+                continue
+            key = key_node.value
+            if key in explicit:
+                first = explicit[key].start_mark.line + 1
+                self._report(key_node, f"duplicate key {key!r} (first defined on line {first})")
+                continue
+            explicit[key] = key_node
+            result[key] = self.value(value_node, key)
+        # Explicit keys win over merged ones, as in YAML's merge-key spec.
+        return {**merged, **result}
+
+    def _merge_source(self, node: yaml.Node) -> dict[str, Any]:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        merged: dict[str, Any] = {}
+        for source in reversed(sources):
+            value = self.value(source)
+            if isinstance(value, dict):
+                merged.update(value)
+            else:
+                self._report(source, "a merge key (<<) needs a mapping or a list of mappings")
+        return merged
