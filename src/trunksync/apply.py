@@ -83,13 +83,15 @@ class Applier:
         except OutcomeUnknown as error:
             return Result(trunk.name, UNKNOWN, message=str(error))
         except ApiError as error:
-            self._journal.commit(lambda state: state.intents.pop(trunk.name, None))
+            self._journal.commit(lambda state: forget_intent(state, trunk.name))
             return Result(trunk.name, FAILED, message=str(error))
         self._journal.commit(lambda state: record_created(state, trunk, trunk_id))
         return Result(trunk.name, CREATED, trunk_id)
 
 
-def record_created(state: State, trunk: DesiredTrunk, trunk_id: str, created_at: str | None = None) -> None:
+def record_created(
+    state: State, trunk: DesiredTrunk, trunk_id: str, created_at: str | None = None
+) -> None:
     """Record `trunk_id` as the trunk for this entry and close its intent."""
     state.trunks[trunk.name] = TrunkRecord(
         trunk_id=trunk_id,
@@ -99,3 +101,7 @@ def record_created(state: State, trunk: DesiredTrunk, trunk_id: str, created_at:
         created_at=created_at or utc_now(),
     )
     state.intents.pop(trunk.name, None)
+
+
+def forget_intent(state: State, name: str) -> None:
+    state.intents.pop(name, None)

@@ -102,7 +102,9 @@ class PlatformClient:
             base_url=check_api_url(base_url),
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "trunksync"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
         )
         self._retry = retry or RetryPolicy()
 
@@ -124,7 +126,9 @@ class PlatformClient:
         _raise_for_client_error(response, secrets)
         trunk_id = _data(response).get("trunk_id") if response.status_code == 200 else None
         if not isinstance(trunk_id, str) or not trunk_id.startswith("ST_"):
-            raise OutcomeUnknown(f"unexpected answer to create (HTTP {response.status_code}, no ST_ id)")
+            raise OutcomeUnknown(
+                f"unexpected answer to create (HTTP {response.status_code}, no ST_ id)"
+            )
         return trunk_id
 
     def list_trunks(self) -> list[RemoteTrunk]:
@@ -165,7 +169,9 @@ class PlatformClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
-            raise RequestNotSent(f"cannot reach the API at {self._http.base_url}: {_reason(error)}") from None
+            raise RequestNotSent(
+                f"cannot reach the API at {self._http.base_url}: {_reason(error)}"
+            ) from None
         except httpx.TransportError as error:
             raise OutcomeUnknown(f"no answer from the API ({_reason(error)})") from None
         if response.status_code == 429:

@@ -86,7 +86,9 @@ def load_desired(
     _check_duplicate_names(root, problems)
     problems.raise_if_any()
     assert model is not None  # validation problems were raised above
-    return Desired(str(path), tuple(_to_desired(trunk, root, i) for i, trunk in enumerate(model.trunks)))
+    return Desired(
+        str(path), tuple(_to_desired(trunk, root, i) for i, trunk in enumerate(model.trunks))
+    )
 
 
 def _compose(path: Path, problems: _Problems) -> yaml.Node:
@@ -191,7 +193,9 @@ def _dotted(loc: Sequence[int | str]) -> str:
     for position, part in enumerate(loc):
         if isinstance(part, int):
             text += f"[{part}]"
-        elif not (position >= 2 and loc[position - 1] != "trunk_config" and part in ("twilio", "exotel")):
+        elif not (
+            position >= 2 and loc[position - 1] != "trunk_config" and part in ("twilio", "exotel")
+        ):
             text += f".{part}" if text else part
     return text
 
@@ -248,7 +252,9 @@ def _did_you_mean(field: str, loc: Sequence[int | str]) -> str:
 
 
 def _check_duplicate_names(root: yaml.Node, problems: _Problems) -> None:
-    trunks = next((v for k, v in getattr(root, "value", []) if getattr(k, "value", None) == "trunks"), None)
+    trunks = next(
+        (v for k, v in getattr(root, "value", []) if getattr(k, "value", None) == "trunks"), None
+    )
     if not isinstance(trunks, yaml.SequenceNode):
         return
     first_seen: dict[str, yaml.Node] = {}
@@ -279,4 +285,6 @@ def _to_desired(trunk: Any, root: yaml.Node, index: int) -> DesiredTrunk:
     public = {k: v for k, v in config.__dict__.items() if v is not None and k not in SECRET_FIELDS}
     secrets = {k: v for k, v in config.__dict__.items() if k in SECRET_FIELDS}
     node = _locate(root, ("trunks", index))
-    return DesiredTrunk(trunk.trunk_name, trunk.trunk_type, public, secrets, node.start_mark.line + 1)
+    return DesiredTrunk(
+        trunk.trunk_name, trunk.trunk_type, public, secrets, node.start_mark.line + 1
+    )

@@ -23,7 +23,9 @@ from pydantic import (
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 # A bare host name or IPv4 address: letters, digits, dots and dashes only, so
 # that `sip:`, `user@`, `;params`, `:port` and `scheme://` are all refused.
-BARE_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+BARE_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 SECRET_FIELDS = frozenset({"username", "password"})
 
@@ -66,11 +68,15 @@ def _check_bare_host(value: str) -> str:
 
 Text = Annotated[str, BeforeValidator(_text_of_number), Field(strict=True)]
 NonEmptyText = Annotated[str, BeforeValidator(_text_of_number), Field(strict=True, min_length=1)]
-PhoneNumber = Annotated[str, BeforeValidator(_text_of_number), Field(strict=True), AfterValidator(_check_e164)]
+PhoneNumber = Annotated[
+    str, BeforeValidator(_text_of_number), Field(strict=True), AfterValidator(_check_e164)
+]
 Host = Annotated[str, Field(strict=True), AfterValidator(_check_bare_host)]
 Secret = Annotated[SecretStr, Field(min_length=1)]
 Port = Annotated[int, BeforeValidator(_number_from_text), Field(strict=True, ge=1, le=65535)]
-TrunkName = Annotated[str, BeforeValidator(_text_of_number), Field(strict=True, min_length=1, max_length=100)]
+TrunkName = Annotated[
+    str, BeforeValidator(_text_of_number), Field(strict=True, min_length=1, max_length=100)
+]
 
 
 class _Strict(BaseModel):

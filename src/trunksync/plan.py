@@ -92,8 +92,10 @@ def _create(trunk: DesiredTrunk, state: State) -> Change:
 
 def field_differences(trunk: DesiredTrunk, record: TrunkRecord) -> tuple[FieldChange, ...]:
     """What differs between the file and what was applied, field by field."""
-    if trunk.config == record.config and trunk.trunk_type == record.trunk_type and _secrets_match(
-        trunk, record
+    if (
+        trunk.config == record.config
+        and trunk.trunk_type == record.trunk_type
+        and _secrets_match(trunk, record)
     ):
         return ()  # the common case, decided without building anything
     differences: list[FieldChange] = []

@@ -119,7 +119,12 @@ class StateStore:
         except filelock.Timeout:
             raise LockError(self._lock_message(timeout)) from None
         try:
-            info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": utc_now()}
+            info = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "command": command,
+                "since": utc_now(),
+            }
             atomic_write(self.lock_info_path, json.dumps(info).encode(), durable=False)
             yield
         finally:
@@ -130,7 +135,9 @@ class StateStore:
     def _lock_message(self, timeout: float) -> str:
         try:
             info = json.loads(self.lock_info_path.read_text())
-            holder = f"{info['command']} (pid {info['pid']} on {info['host']}) since {info['since']}"
+            holder = (
+                f"{info['command']} (pid {info['pid']} on {info['host']}) since {info['since']}"
+            )
         except (OSError, ValueError, KeyError, TypeError):
             holder = "another process"
         waited = f" after waiting {timeout:g}s" if timeout else ""

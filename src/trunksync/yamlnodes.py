@@ -65,7 +65,7 @@ class NodeWalker:
 
     def _scalar(self, node: yaml.ScalarNode, key: str | None) -> Any:
         tag, text = node.tag, node.value
-        if tag == STR or tag == TIMESTAMP:
+        if tag in (STR, TIMESTAMP):
             return self._on_string(node, key)
         if tag in (INT, FLOAT):
             return YamlNumber(text)

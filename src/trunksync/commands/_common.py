@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import click
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 from trunksync.defaults import DEFAULT_API_URL, DEFAULT_FILE, DEFAULT_STATE
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def file_option(function: F) -> F:
@@ -56,7 +56,9 @@ def api_url_option(function: F) -> F:
 
 
 def json_option(function: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(function)
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(
+        function
+    )
 
 
 def api_key() -> str:

@@ -90,13 +90,19 @@ def _show_plan(the_plan: Plan, as_json: bool) -> None:
         click.echo(render.plan_text(the_plan), nl=False)
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _confirm(count: int) -> None:
-    if not sys.stdin.isatty():
+    if not _stdin_is_terminal():
         raise TrunksyncError(
             "refusing to apply without confirmation: no terminal to ask on; "
             "review the plan and pass --auto-approve"
         )
-    answer = click.prompt(f"\nCreate {count} trunk(s)? Only 'yes' is accepted", default="", show_default=False)
+    answer = click.prompt(
+        f"\nCreate {count} trunk(s)? Only 'yes' is accepted", default="", show_default=False
+    )
     if answer.strip() != "yes":
         raise TrunksyncError("apply cancelled; nothing was changed")
 
@@ -144,7 +150,9 @@ def _finish(the_plan: Plan, results: list[Result], interrupted: bool, as_json: b
     else:
         click.echo("Nothing to create.")
     if interrupted:
-        raise Interrupted("interrupted: in-flight creates were recorded; run apply again to continue")
+        raise Interrupted(
+            "interrupted: in-flight creates were recorded; run apply again to continue"
+        )
     if counts["failed"] or counts["unknown"]:
         raise ApplyFailed(
             f"{counts['failed'] + counts['unknown']} trunk(s) not created; "

@@ -89,9 +89,7 @@ def _parse_kinds(ctx: click.Context, param: click.Parameter, value: str) -> tupl
     show_default=True,
     help="Retry-After seconds of a rate-limit fault.",
 )
-@click.option(
-    "--allow-remote", is_flag=True, help="Allow a --host that is not a loopback address."
-)
+@click.option("--allow-remote", is_flag=True, help="Allow a --host that is not a loopback address.")
 def emulator(
     host: str,
     port: int,

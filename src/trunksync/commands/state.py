@@ -32,7 +32,6 @@ def list_(state_path: Path) -> None:
 @state_option
 def show(name: str, state_path: Path) -> None:
     """Show what the state records for the trunk NAME (secrets as fingerprints only)."""
-    from trunksync import render
     from trunksync.state import StateStore
 
     trunks = StateStore(state_path).load().trunks
