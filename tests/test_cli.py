@@ -98,7 +98,15 @@ def test_plan_json_shape(trunks_file: Path) -> None:
     result = run("plan", "--json")
     data = json.loads(result.stdout)
     assert data["format_version"] == 1
-    assert data["summary"] == {"create": 2, "changed": 0, "orphan": 0, "noop": 0}
+    assert data["summary"] == {
+        "create": 2,
+        "recreate": 0,
+        "adopt": 0,
+        "changed": 0,
+        "conflict": 0,
+        "orphan": 0,
+        "noop": 0,
+    }
     assert [(c["name"], c["action"]) for c in data["changes"]] == [
         ("Twilio Production", "create"),
         ("Exotel India", "create"),
@@ -174,13 +182,13 @@ def test_apply_without_api_key(trunks_file: Path, emulator: EmulatorHandle) -> N
     )
 
 
-def test_apply_with_wrong_key_is_one_line_per_trunk_and_exit_1(
+def test_apply_with_wrong_key_is_one_clear_error(
     trunks_file: Path, emulator: EmulatorHandle
 ) -> None:
     env = {"TRUNKSYNC_API_URL": emulator.url, "TRUNKSYNC_API_KEY": "wrong"}
     result = run("apply", "--auto-approve", env=env)
     assert result.exit_code == 1
-    assert "the API key was refused (HTTP 401)" in result.stdout
+    assert "the API key was refused (HTTP 401)" in result.stderr
     assert "Traceback" not in result.output
     assert "wrong" not in result.output
 
@@ -197,9 +205,8 @@ def test_network_down_is_a_clear_error(trunks_file: Path) -> None:
     env = {"TRUNKSYNC_API_URL": "http://127.0.0.1:9", "TRUNKSYNC_API_KEY": API_KEY}
     result = run("apply", "--auto-approve", "--parallelism", "2", env=env)
     assert result.exit_code == 1
-    assert "cannot reach the API" in result.stdout
-    state = json.loads(Path("state/trunks.json").read_text())
-    assert state["trunks"] == {} and state["intents"] == {}
+    assert "cannot reach the API" in result.stderr
+    assert not Path("state/trunks.json").exists()
 
 
 def test_overlong_address_is_refused_before_any_request(

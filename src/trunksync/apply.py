@@ -1,15 +1,19 @@
 """Carry out the creates of a plan, in parallel, recording every id durably.
 
 For each create: record a write-ahead intent, send, then replace the intent
-with the id (or drop it when the server surely created nothing). An intent
-left behind means "outcome unknown"; it is never silently retried.
+with the id (or drop it when the server surely created nothing). When the
+outcome is unknown (5xx, timeout, dropped connection), the platform's list
+decides: the trunk is adopted if it is there, created again only if it is
+surely not. An intent that cannot be resolved stays in the state.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from trunksync import fingerprints
@@ -18,9 +22,21 @@ from trunksync.config import DesiredTrunk
 from trunksync.errors import ApiError
 from trunksync.journal import Journal
 from trunksync.plan import Change
+from trunksync.reconcile import (
+    ABSENT,
+    ADOPT,
+    AMBIGUOUS,
+    RemoteTrunk,
+    Resolution,
+    ambiguity_message,
+    foreign_message,
+    resolve_intent,
+    settle_time,
+)
 from trunksync.state import Intent, State, TrunkRecord, utc_now
 
 CREATED, FAILED, UNKNOWN = "created", "failed", "unknown"
+MAX_ATTEMPTS = 3
 
 
 class Result(NamedTuple):
@@ -33,13 +49,79 @@ class Result(NamedTuple):
 Report = Callable[[Result], None]
 
 
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Settler:
+    """Resolves intents from the remote list, waiting out requests that may be in flight."""
+
+    def __init__(
+        self,
+        client: PlatformClient,
+        journal: Journal,
+        timeout: float,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self._client = client
+        self._journal = journal
+        self._timeout = timeout
+        self._sleep = sleep
+        self._clock = clock
+
+    def resolve(self, name: str, intent: Intent, answered: bool = False) -> Resolution:
+        """The platform's answer for one intent; `answered` means the server finished with it."""
+        resolution = self._resolve(name, intent, self._client.list_trunks())
+        if resolution.kind != ABSENT or answered:
+            return resolution
+        remaining = (settle_time(intent, self._timeout) - self._clock()).total_seconds()
+        if remaining <= 0:
+            return resolution
+        # Our request may still be on its way or in progress: look again once it cannot be.
+        self._sleep(remaining)
+        return self._resolve(name, intent, self._client.list_trunks())
+
+    def resolve_all(self, remote: list[RemoteTrunk]) -> list[Resolution]:
+        """Resolve every intent in the state (start of a run); record adoptions and absences."""
+        intents = self._journal.read(lambda state: dict(state.intents))
+        resolutions = [self._resolve(name, intent, remote) for name, intent in intents.items()]
+        latest = max(
+            (settle_time(intents[r.name], self._timeout) for r in resolutions if r.kind == ABSENT),
+            default=None,
+        )
+        if latest is not None and latest > self._clock():
+            self._sleep((latest - self._clock()).total_seconds())
+            fresh = self._client.list_trunks()
+            resolutions = [self._resolve(name, intent, fresh) for name, intent in intents.items()]
+        for resolution in resolutions:
+            self.record(resolution, intents[resolution.name])
+        return resolutions
+
+    def record(self, resolution: Resolution, intent: Intent) -> None:
+        name = resolution.name
+        if resolution.kind == ADOPT:
+            found = resolution.candidates[0]
+            record = intent.record(found.trunk_id, found.created_at or utc_now())
+            self._journal.commit(lambda state: _set_record(state, name, record))
+        elif resolution.kind == ABSENT:
+            self._journal.commit(lambda state: forget_intent(state, name))
+
+    def _resolve(self, name: str, intent: Intent, remote: list[RemoteTrunk]) -> Resolution:
+        known = self._journal.read(State.known_ids)
+        return resolve_intent(name, intent, remote, known)
+
+
 class Applier:
     """Runs creates on a thread pool; `stop()` lets the in-flight ones finish."""
 
-    def __init__(self, client: PlatformClient, journal: Journal, parallelism: int) -> None:
+    def __init__(
+        self, client: PlatformClient, journal: Journal, parallelism: int, settler: Settler
+    ) -> None:
         self._client = client
         self._journal = journal
         self._parallelism = max(1, parallelism)
+        self._settler = settler
         self._stopping = threading.Event()
         self.interrupted = False
 
@@ -70,38 +152,71 @@ class Applier:
         return results
 
     def create_one(self, trunk: DesiredTrunk) -> Result:
-        body = trunk.request_body()
-        intent = Intent(
-            trunk_type=trunk.trunk_type,  # type: ignore[arg-type]
-            request_fingerprint=fingerprints.fingerprint_request(body),
-            started_at=utc_now(),
-        )
+        """Create one trunk; resolve an unknown outcome before ever sending again."""
+        for _ in range(MAX_ATTEMPTS):
+            intent = self._begin(trunk)
+            try:
+                trunk_id = self._client.create_trunk(trunk.request_body(), redact=_secrets(trunk))
+            except OutcomeUnknown as error:
+                settled = self._settle(trunk.name, intent, error)
+                if settled is not None:
+                    return settled
+                continue  # surely not created: sending again is safe
+            except ApiError as error:
+                self._journal.commit(lambda state: forget_intent(state, trunk.name))
+                return Result(trunk.name, FAILED, message=str(error))
+            record = intent.record(trunk_id, utc_now())
+            self._journal.commit(lambda state: _set_record(state, trunk.name, record))
+            return Result(trunk.name, CREATED, trunk_id)
+        return Result(trunk.name, FAILED, message=f"not created after {MAX_ATTEMPTS} attempts")
+
+    def _begin(self, trunk: DesiredTrunk) -> Intent:
+        intent = new_intent(trunk)
         self._journal.commit(lambda state: state.intents.__setitem__(trunk.name, intent))
-        secrets = [secret.get_secret_value() for secret in trunk.secrets.values()]
+        return intent
+
+    def _settle(self, name: str, intent: Intent, error: OutcomeUnknown) -> Result | None:
         try:
-            trunk_id = self._client.create_trunk(body, redact=secrets)
-        except OutcomeUnknown as error:
-            return Result(trunk.name, UNKNOWN, message=str(error))
-        except ApiError as error:
-            self._journal.commit(lambda state: forget_intent(state, trunk.name))
-            return Result(trunk.name, FAILED, message=str(error))
-        self._journal.commit(lambda state: record_created(state, trunk, trunk_id))
-        return Result(trunk.name, CREATED, trunk_id)
+            resolution = self._settler.resolve(name, intent, answered=error.answered)
+        except ApiError as list_error:
+            message = f"{error}; the platform could not be checked ({list_error}); run apply again"
+            return Result(name, UNKNOWN, message=message)
+        self._settler.record(resolution, intent)
+        if resolution.kind == ADOPT:
+            trunk_id = resolution.candidates[0].trunk_id
+            return Result(name, CREATED, trunk_id, f"adopted after: {error}")
+        if resolution.kind == ABSENT:
+            return None
+        if resolution.kind == AMBIGUOUS:
+            return Result(name, UNKNOWN, message=ambiguity_message(resolution))
+        return Result(name, UNKNOWN, message=foreign_message(name, resolution.candidates))
+
+
+def new_intent(trunk: DesiredTrunk) -> Intent:
+    return Intent(
+        trunk_type=trunk.trunk_type,  # type: ignore[arg-type]
+        config=trunk.config,
+        secret_fingerprints=fingerprints.fingerprint_secrets(trunk.secrets),
+        request_fingerprint=fingerprints.fingerprint_request(trunk.request_body()),
+        started_at=utc_now(),
+    )
 
 
 def record_created(
     state: State, trunk: DesiredTrunk, trunk_id: str, created_at: str | None = None
 ) -> None:
     """Record `trunk_id` as the trunk for this entry and close its intent."""
-    state.trunks[trunk.name] = TrunkRecord(
-        trunk_id=trunk_id,
-        trunk_type=trunk.trunk_type,  # type: ignore[arg-type]
-        config=trunk.config,
-        secret_fingerprints=fingerprints.fingerprint_secrets(trunk.secrets),
-        created_at=created_at or utc_now(),
-    )
-    state.intents.pop(trunk.name, None)
+    _set_record(state, trunk.name, new_intent(trunk).record(trunk_id, created_at or utc_now()))
+
+
+def _set_record(state: State, name: str, record: TrunkRecord) -> None:
+    state.trunks[name] = record
+    state.intents.pop(name, None)
 
 
 def forget_intent(state: State, name: str) -> None:
     state.intents.pop(name, None)
+
+
+def _secrets(trunk: DesiredTrunk) -> list[str]:
+    return [secret.get_secret_value() for secret in trunk.secrets.values()]

@@ -22,7 +22,9 @@ COMMANDS = {
     "plan": "trunksync.commands.plan:plan",
     "apply": "trunksync.commands.apply:apply",
     "output": "trunksync.commands.output:output",
+    "import": "trunksync.commands.import_:import_",
     "state": "trunksync.commands.state:state",
+    "schema": "trunksync.commands.schema:schema",
     "emulator": "trunksync.commands.emulator:emulator",
 }
 
@@ -31,7 +33,9 @@ SHORT_HELP = {
     "plan": "Show what apply would change.",
     "apply": "Create the trunks that are new, recording their ids.",
     "output": "Print trunk name -> trunk id from the state.",
-    "state": "Inspect the state file.",
+    "import": "Record an existing trunk id for an entry of the file.",
+    "state": "Inspect the state file, or edit it (rm, mv).",
+    "schema": "Print the JSON Schema of the desired-state file.",
     "emulator": "Serve the platform API on loopback (needs trunksync[emulator]).",
 }
 
@@ -63,6 +67,9 @@ class LazyGroup(click.Group):
         except TrunksyncError as error:
             click.echo(f"Error: {error}", err=True)
             raise click.exceptions.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(130) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

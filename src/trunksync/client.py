@@ -21,8 +21,9 @@ import tenacity
 
 from trunksync.defaults import DEFAULT_API_URL
 from trunksync.errors import ApiError, TrunksyncError
+from trunksync.reconcile import RemoteTrunk
 
-__all__ = ["DEFAULT_API_URL", "PlatformClient"]
+__all__ = ["DEFAULT_API_URL", "PlatformClient", "RemoteTrunk"]
 
 MAX_RETRY_AFTER = 30.0
 
@@ -40,7 +41,15 @@ class RequestRejected(ApiError):
 
 
 class OutcomeUnknown(ApiError):
-    """The request was sent but no usable answer came back: it may have been created."""
+    """The request was sent but no usable answer came back: it may have been created.
+
+    `answered` is True when the server itself answered (a 5xx, a garbled 200):
+    it has finished with the request, so its list already shows the outcome.
+    """
+
+    def __init__(self, message: str, answered: bool = False) -> None:
+        self.answered = answered
+        super().__init__(message)
 
 
 class RateLimited(ApiError):
@@ -49,13 +58,6 @@ class RateLimited(ApiError):
     def __init__(self, message: str, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(message)
-
-
-class RemoteTrunk(NamedTuple):
-    trunk_id: str
-    trunk_name: str
-    trunk_type: str
-    created_at: str
 
 
 class RetryPolicy(NamedTuple):
@@ -122,7 +124,7 @@ class PlatformClient:
         secrets = [value for value in redact if value]
         response = self._send("POST", "/sip/create-outbound-trunk", json=body)
         if response.status_code >= 500:
-            raise OutcomeUnknown(_describe(response, secrets))
+            raise OutcomeUnknown(_describe(response, secrets), answered=True)
         _raise_for_client_error(response, secrets)
         trunk_id = _data(response).get("trunk_id") if response.status_code == 200 else None
         if not isinstance(trunk_id, str) or not trunk_id.startswith("ST_"):

@@ -34,7 +34,7 @@ def matches(value: str, recorded: str) -> bool:
     salt, _, _ = rest.partition(":")
     try:
         return scheme == SCHEME and hmac.compare_digest(fingerprint(value, salt), recorded)
-    except ValueError:
+    except (ValueError, TypeError):  # a hand-edited, non-hex or non-ASCII fingerprint
         return False
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from trunksync.state import State, StateStore
 
 Mutation = Callable[[State], None]
+T = TypeVar("T")
 
 
 class Journal:
@@ -29,6 +31,11 @@ class Journal:
     @property
     def state(self) -> State:
         return self._state
+
+    def read(self, query: Callable[[State], T]) -> T:
+        """Run `query` on the state while no other thread changes it."""
+        with self._cond:
+            return query(self._state)
 
     def commit(self, mutation: Mutation) -> None:
         """Apply `mutation` and return once it is durable (or raise why it is not)."""

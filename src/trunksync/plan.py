@@ -1,11 +1,16 @@
-"""The plan: a pure function of (desired trunks, state). No I/O here.
+"""The plan: a pure function of (desired trunks, state[, remote list]). No I/O.
 
 Actions:
-- create:  in the file, not in the state; apply creates it.
-- noop:    in both, and unchanged since it was applied.
-- changed: in both, but the file differs from what was applied. The API has
-           no update call, so this is reported field by field, never applied.
-- orphan:  in the state, gone from the file; left alone and reported.
+- create:   in the file, not in the state; apply creates it.
+- noop:     in both, and unchanged since it was applied.
+- changed:  in both, but the file differs from what was applied. The API has
+            no update call, so this is reported field by field, never applied.
+- orphan:   in the state, gone from the file; left alone and reported.
+With the remote list (plan --refresh, and always in apply):
+- recreate: in the state, but deactivated outside trunksync; apply creates a new one.
+- adopt:    a create whose outcome was unknown did create this trunk; it is recorded.
+- conflict: not in the state, but the platform has an active trunk of this name
+            that the state does not know (or several candidates); not created.
 """
 
 from __future__ import annotations
@@ -15,10 +20,22 @@ from typing import Any, NamedTuple
 
 from trunksync import fingerprints
 from trunksync.config import Desired, DesiredTrunk
+from trunksync.reconcile import (
+    ABSENT,
+    ADOPT,
+    AMBIGUOUS,
+    RemoteTrunk,
+    ambiguity_message,
+    foreign_message,
+    resolve_intent,
+    unknown_trunks,
+)
 from trunksync.state import State, TrunkRecord
 
 CREATE, NOOP, CHANGED, ORPHAN = "create", "noop", "changed", "orphan"
-ACTIONS = (CREATE, CHANGED, ORPHAN, NOOP)
+RECREATE, ADOPTED, CONFLICT = "recreate", "adopt", "conflict"
+ACTIONS = (CREATE, RECREATE, ADOPTED, CHANGED, CONFLICT, ORPHAN, NOOP)
+APPLIED = (CREATE, RECREATE)  # the actions apply carries out
 SENSITIVE = "(sensitive)"
 
 
@@ -43,13 +60,15 @@ class Change(NamedTuple):
 
 class Plan(NamedTuple):
     changes: tuple[Change, ...]
+    refreshed: bool = False
 
     def summary(self) -> dict[str, int]:
         counts = Counter(change.action for change in self.changes)
         return {action: counts.get(action, 0) for action in ACTIONS}
 
     def creates(self) -> list[Change]:
-        return [change for change in self.changes if change.action == CREATE]
+        """The changes apply carries out: creates and recreates."""
+        return [change for change in self.changes if change.action in APPLIED]
 
     @property
     def has_changes(self) -> bool:
@@ -57,37 +76,102 @@ class Plan(NamedTuple):
         return any(change.action != NOOP for change in self.changes)
 
 
-def compute_plan(desired: Desired, state: State) -> Plan:
+class _Remote(NamedTuple):
+    trunks: list[RemoteTrunk]
+    active_ids: set[str]
+    known_ids: set[str]
+
+
+def compute_plan(desired: Desired, state: State, remote: list[RemoteTrunk] | None = None) -> Plan:
     """Compare every desired trunk with its record; file order, then orphans by name."""
-    changes = [_compare(trunk, state) for trunk in desired.trunks]
+    view = (
+        None if remote is None else _Remote(remote, {t.trunk_id for t in remote}, state.known_ids())
+    )
+    changes = [_compare(trunk, state, view) for trunk in desired.trunks]
     wanted = {trunk.name for trunk in desired.trunks}
     for name in sorted(set(state.trunks) - wanted):
         record = state.trunks[name]
-        changes.append(Change(name, ORPHAN, record.trunk_type, record.trunk_id, (), None))
-    return Plan(tuple(changes))
+        gone = view is not None and record.trunk_id not in view.active_ids
+        note = "already deactivated on the platform" if gone else None
+        changes.append(Change(name, ORPHAN, record.trunk_type, record.trunk_id, (), None, note))
+    return Plan(tuple(changes), refreshed=remote is not None)
 
 
-def _compare(trunk: DesiredTrunk, state: State) -> Change:
+def _compare(trunk: DesiredTrunk, state: State, view: _Remote | None) -> Change:
     record = state.trunks.get(trunk.name)
     if record is None:
-        return _create(trunk, state)
+        return _create(trunk, state, view)
+    if view is not None and record.trunk_id not in view.active_ids:
+        gone = (
+            f"{record.trunk_id} was deactivated outside trunksync: apply creates a new trunk "
+            "(a new id: whoever places calls must use it)"
+        )
+        fields = _create_fields(trunk)
+        return Change(trunk.name, RECREATE, trunk.trunk_type, record.trunk_id, fields, trunk, gone)
     differences = field_differences(trunk, record)
     action = CHANGED if differences else NOOP
     note = "the API cannot update a trunk: not applied" if differences else None
     return Change(trunk.name, action, trunk.trunk_type, record.trunk_id, differences, trunk, note)
 
 
-def _create(trunk: DesiredTrunk, state: State) -> Change:
-    fields = [FieldChange(key, None, value) for key, value in sorted(trunk.config.items())]
-    fields += [FieldChange(key, None, SENSITIVE, True) for key in sorted(trunk.secrets)]
+def _create(trunk: DesiredTrunk, state: State, view: _Remote | None) -> Change:
     intent = state.intents.get(trunk.name)
+    if view is not None:
+        conflict = _remote_conflict(trunk, state, view)
+        if conflict is not None:
+            return conflict
     note = None
-    if intent is not None:
+    if intent is not None and view is None:
         note = (
             f"a create sent at {intent.started_at} has an unknown outcome; "
             "apply checks the platform before creating again"
         )
-    return Change(trunk.name, CREATE, trunk.trunk_type, None, tuple(fields), trunk, note)
+    return Change(trunk.name, CREATE, trunk.trunk_type, None, _create_fields(trunk), trunk, note)
+
+
+def _remote_conflict(trunk: DesiredTrunk, state: State, view: _Remote) -> Change | None:
+    """What the remote list says about an entry the state does not hold, if anything."""
+    intent = state.intents.get(trunk.name)
+    if intent is None:
+        found = unknown_trunks(trunk.name, view.trunks, view.known_ids)
+        if not found:
+            return None
+        return Change(
+            trunk.name,
+            CONFLICT,
+            trunk.trunk_type,
+            found[0].trunk_id,
+            (),
+            trunk,
+            foreign_message(trunk.name, found),
+        )
+    resolution = resolve_intent(trunk.name, intent, view.trunks, view.known_ids)
+    if resolution.kind == ABSENT:
+        return None
+    if resolution.kind == ADOPT:
+        found_id = resolution.candidates[0].trunk_id
+        note = "the create whose outcome was unknown did succeed: apply records this id"
+        return Change(trunk.name, ADOPTED, trunk.trunk_type, found_id, (), trunk, note)
+    message = (
+        ambiguity_message(resolution)
+        if resolution.kind == AMBIGUOUS
+        else foreign_message(trunk.name, resolution.candidates)
+    )
+    return Change(
+        trunk.name,
+        CONFLICT,
+        trunk.trunk_type,
+        resolution.candidates[0].trunk_id,
+        (),
+        trunk,
+        message,
+    )
+
+
+def _create_fields(trunk: DesiredTrunk) -> tuple[FieldChange, ...]:
+    fields = [FieldChange(key, None, value) for key, value in sorted(trunk.config.items())]
+    fields += [FieldChange(key, None, SENSITIVE, True) for key in sorted(trunk.secrets)]
+    return tuple(fields)
 
 
 def field_differences(trunk: DesiredTrunk, record: TrunkRecord) -> tuple[FieldChange, ...]:

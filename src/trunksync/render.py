@@ -6,10 +6,35 @@ import json
 from typing import Any
 
 from trunksync.apply import CREATED, FAILED, Result
-from trunksync.plan import CHANGED, CREATE, NOOP, ORPHAN, Change, FieldChange, Plan
+from trunksync.plan import (
+    ADOPTED,
+    CHANGED,
+    CONFLICT,
+    CREATE,
+    NOOP,
+    ORPHAN,
+    RECREATE,
+    Change,
+    FieldChange,
+    Plan,
+)
 
 JSON_FORMAT_VERSION = 1
-SYMBOLS = {CREATE: "+", CHANGED: "~", ORPHAN: "!", NOOP: "="}
+SYMBOLS = {
+    CREATE: "+",
+    RECREATE: "+",
+    ADOPTED: "=",
+    CHANGED: "~",
+    CONFLICT: "x",
+    ORPHAN: "!",
+    NOOP: "=",
+}
+# Actions that only show up in the summary when they occur (they need the remote list).
+OPTIONAL_COUNTS = (
+    (RECREATE, "to recreate"),
+    (ADOPTED, "to adopt"),
+    (CONFLICT, "in conflict (not created)"),
+)
 
 
 def plan_text(plan: Plan) -> str:
@@ -22,10 +47,14 @@ def summary_line(plan: Plan) -> str:
     counts = plan.summary()
     if not plan.has_changes:
         return f"No changes: {counts[NOOP]} trunk(s) match the state."
-    return (
-        f"Plan: {counts[CREATE]} to create, {counts[CHANGED]} changed (not applied), "
-        f"{counts[ORPHAN]} orphaned (left alone), {counts[NOOP]} unchanged."
-    )
+    parts = [f"{counts[CREATE]} to create"]
+    parts += [f"{counts[action]} {words}" for action, words in OPTIONAL_COUNTS if counts[action]]
+    parts += [
+        f"{counts[CHANGED]} changed (not applied)",
+        f"{counts[ORPHAN]} orphaned (left alone)",
+        f"{counts[NOOP]} unchanged",
+    ]
+    return "Plan: " + ", ".join(parts) + "."
 
 
 def _change_text(change: Change) -> str:
@@ -44,7 +73,7 @@ def _change_text(change: Change) -> str:
 
 def _field_text(action: str, field: FieldChange, width: int) -> str:
     name = field.field.ljust(width)
-    if action == CREATE:
+    if action in (CREATE, RECREATE):
         return f"      {name} = {_value(field.after, field.sensitive)}"
     before, after = _value(field.before, field.sensitive), _value(field.after, field.sensitive)
     return f"    ~ {name} : {before} -> {after}"
@@ -83,7 +112,8 @@ def _change_json(change: Change) -> dict[str, Any]:
 
 def result_line(result: Result) -> str:
     if result.status == CREATED:
-        return f'  + created "{result.name}" {result.trunk_id}'
+        suffix = f" ({result.message})" if result.message else ""
+        return f'  + created "{result.name}" {result.trunk_id}{suffix}'
     if result.status == FAILED:
         return f'  x failed "{result.name}": {result.message}'
     return f'  ? unknown "{result.name}": {result.message}'

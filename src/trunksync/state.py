@@ -42,11 +42,26 @@ class TrunkRecord(_Record):
 
 
 class Intent(_Record):
-    """A create that was (or was about to be) sent and whose answer is not recorded."""
+    """A create that was (or was about to be) sent and whose answer is not recorded.
+
+    It carries what the record would hold, so a trunk found later on the
+    platform can be adopted exactly as it was requested.
+    """
 
     trunk_type: Literal["twilio", "exotel"]
+    config: dict[str, Any] = {}
+    secret_fingerprints: dict[str, str] = {}
     request_fingerprint: str
     started_at: str
+
+    def record(self, trunk_id: str, created_at: str) -> TrunkRecord:
+        return TrunkRecord(
+            trunk_id=trunk_id,
+            trunk_type=self.trunk_type,
+            config=self.config,
+            secret_fingerprints=self.secret_fingerprints,
+            created_at=created_at,
+        )
 
 
 class State(_Record):
@@ -55,6 +70,9 @@ class State(_Record):
     serial: int = Field(ge=0)
     trunks: dict[str, TrunkRecord] = {}
     intents: dict[str, Intent] = {}
+
+    def known_ids(self) -> set[str]:
+        return {record.trunk_id for record in self.trunks.values()}
 
     @classmethod
     def new(cls) -> State:
@@ -87,6 +105,13 @@ class StateStore:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
+            if self.backup_path.exists():
+                # Starting empty here would plan every trunk as new: duplicates.
+                raise StateError(
+                    f"state {self.path} is missing but its backup {self.backup_path} exists: "
+                    f"restore it (cp {self.backup_path} {self.path}), or remove the backup "
+                    "to start a new, empty state"
+                ) from None
             return State.new()
         except OSError as error:
             raise StateError(f"cannot read state {self.path}: {error.strerror}") from None

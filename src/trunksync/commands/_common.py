@@ -55,6 +55,26 @@ def api_url_option(function: F) -> F:
     )(function)
 
 
+def lock_timeout_option(function: F) -> F:
+    return click.option(
+        "--lock-timeout",
+        default=0.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        help="Seconds to wait for another run's lock on the state.",
+    )(function)
+
+
+def timeout_option(function: F) -> F:
+    return click.option(
+        "--timeout",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(0.1),
+        help="Seconds to wait for each API answer.",
+    )(function)
+
+
 def json_option(function: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(
         function

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,15 +14,20 @@ from trunksync.commands._common import (
     file_option,
     json_option,
     load_desired,
+    lock_timeout_option,
     plaintext_option,
     state_option,
+    timeout_option,
 )
 from trunksync.defaults import DEFAULT_PARALLELISM
 from trunksync.errors import ApplyFailed, Interrupted, TrunksyncError
 
 if TYPE_CHECKING:
-    from trunksync.apply import Result
+    from trunksync.apply import Result, Settler
+    from trunksync.client import PlatformClient
+    from trunksync.journal import Journal
     from trunksync.plan import Plan
+    from trunksync.reconcile import Resolution
 
 
 @click.command()
@@ -37,13 +42,8 @@ if TYPE_CHECKING:
     type=click.IntRange(1, 256),
     help="Creates in flight at once.",
 )
-@click.option(
-    "--lock-timeout",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Seconds to wait for another run's lock on the state.",
-)
+@lock_timeout_option
+@timeout_option
 @json_option
 @plaintext_option
 def apply(
@@ -53,16 +53,21 @@ def apply(
     auto_approve: bool,
     parallelism: int,
     lock_timeout: float,
+    timeout: float,
     as_json: bool,
     allow_plaintext_secrets: bool,
 ) -> None:
     """Create the trunks that are in the file but not in the state.
 
+    The platform's list is read first: creates whose outcome a previous run
+    never learned are resolved (adopted, or created again if surely absent), and
+    a trunk of the same name that the state does not know is never duplicated.
     Changed and orphaned entries are shown and left alone: the API cannot
-    update a trunk. Each new trunk id is written to the state as soon as it
-    arrives, so a run that fails half-way keeps every id it received.
+    update a trunk. Each new id is written to the state as soon as it arrives.
     """
+    from trunksync.apply import Settler
     from trunksync.client import PlatformClient, check_api_url
+    from trunksync.journal import Journal
     from trunksync.plan import compute_plan
     from trunksync.state import StateStore
 
@@ -71,16 +76,36 @@ def apply(
     desired = load_desired(file, allow_plaintext_secrets)
     key, url = api_key(), check_api_url(api_url)
     store = StateStore(state_path)
-    with store.locked(lock_timeout, "trunksync apply"):
-        state = store.load()
-        the_plan = compute_plan(desired, state)
+    with (
+        store.locked(lock_timeout, "trunksync apply"),
+        PlatformClient(url, key, max_connections=parallelism, timeout=timeout) as client,
+    ):
+        journal = Journal(store, store.load())
+        settler = Settler(client, journal, timeout)
+        remote = client.list_trunks()
+        _report_resolutions(settler.resolve_all(remote), as_json)
+        the_plan = compute_plan(desired, journal.state, remote)
         _show_plan(the_plan, as_json)
         creates = the_plan.creates()
         if creates and not auto_approve:
             _confirm(len(creates))
-        with PlatformClient(url, key, max_connections=parallelism) as client:
-            results, interrupted = _run(client, store, state, the_plan, parallelism, as_json)
+        results, interrupted = _run(client, journal, settler, the_plan, parallelism, as_json)
     _finish(the_plan, results, interrupted, as_json)
+
+
+def _report_resolutions(resolutions: list[Resolution], as_json: bool) -> None:
+    from trunksync.reconcile import ABSENT, ADOPT
+
+    for resolution in resolutions:
+        if as_json or resolution.kind not in (ADOPT, ABSENT):
+            continue
+        if resolution.kind == ADOPT:
+            trunk_id = resolution.candidates[0].trunk_id
+            click.echo(f'Adopted "{resolution.name}" {trunk_id}: an earlier create did succeed.')
+        else:
+            click.echo(
+                f'"{resolution.name}": an earlier create did not happen; it can be sent again.'
+            )
 
 
 def _show_plan(the_plan: Plan, as_json: bool) -> None:
@@ -108,16 +133,20 @@ def _confirm(count: int) -> None:
 
 
 def _run(
-    client: Any, store: Any, state: Any, the_plan: Plan, parallelism: int, as_json: bool
+    client: PlatformClient,
+    journal: Journal,
+    settler: Settler,
+    the_plan: Plan,
+    parallelism: int,
+    as_json: bool,
 ) -> tuple[list[Result], bool]:
     from trunksync import render
     from trunksync.apply import Applier
-    from trunksync.journal import Journal
 
     creates = the_plan.creates()
     if not creates:
         return [], False
-    applier = Applier(client, Journal(store, state), parallelism)
+    applier = Applier(client, journal, parallelism, settler)
     if not as_json:
         click.echo("")
 
@@ -131,15 +160,17 @@ def _run(
 
 def _finish(the_plan: Plan, results: list[Result], interrupted: bool, as_json: bool) -> None:
     from trunksync import render
+    from trunksync.plan import CONFLICT
 
     counts = render.results_summary(results)
     not_started = len(the_plan.creates()) - len(results)
+    conflicts = the_plan.summary()[CONFLICT]
     if as_json:
         payload = {
             "format_version": render.JSON_FORMAT_VERSION,
             "plan": render.plan_json(the_plan),
             "results": [result._asdict() for result in results],
-            "summary": {**counts, "not_started": not_started},
+            "summary": {**counts, "not_started": not_started, "conflict": conflicts},
         }
         click.echo(render.dumps(payload))
     elif results:
@@ -153,8 +184,9 @@ def _finish(the_plan: Plan, results: list[Result], interrupted: bool, as_json: b
         raise Interrupted(
             "interrupted: in-flight creates were recorded; run apply again to continue"
         )
-    if counts["failed"] or counts["unknown"]:
+    not_created = counts["failed"] + counts["unknown"] + conflicts
+    if not_created:
         raise ApplyFailed(
-            f"{counts['failed'] + counts['unknown']} trunk(s) not created; "
-            "the ids that arrived are recorded in the state"
+            f"{not_created} trunk(s) not created (see above); "
+            "every id that arrived is recorded in the state"
         )

@@ -1,0 +1,428 @@
+"""StateStore: loading, atomic saving with a backup, refusing bad files, and the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from trunksync.errors import LockError, StateError
+from trunksync.state import (
+    FORMAT_VERSION,
+    Intent,
+    State,
+    StateStore,
+    TrunkRecord,
+    atomic_write,
+    parse_state,
+)
+
+
+def _record(trunk_id: str = "ST_abc") -> TrunkRecord:
+    return TrunkRecord(
+        trunk_id=trunk_id,
+        trunk_type="exotel",
+        config={"exotel_number": "+918044319240", "sip_port": 5060},
+        secret_fingerprints={},
+        created_at="2024-01-15T10:00:00.000000Z",
+    )
+
+
+def _store(tmp_path: Path) -> StateStore:
+    return StateStore(tmp_path / "state" / "trunks.json")
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+def test_load_missing_file_gives_empty_state_and_creates_nothing(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    loaded = store.load()
+    assert loaded.serial == 0
+    assert loaded.format_version == FORMAT_VERSION
+    assert loaded.trunks == {} and loaded.intents == {}
+    assert str(uuid.UUID(loaded.lineage)) == loaded.lineage
+    assert not store.path.exists()
+    assert not store.path.parent.exists()
+    assert store.exists() is False
+
+
+def test_two_new_states_have_distinct_lineages(tmp_path: Path) -> None:
+    assert _store(tmp_path).load().lineage != _store(tmp_path).load().lineage
+
+
+def test_save_then_load_round_trips(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    current = store.load()
+    current.trunks["Exotel India"] = _record()
+    current.intents["Pending"] = Intent(
+        trunk_type="twilio", request_fingerprint="hmac-sha256:00:11", started_at="t0"
+    )
+    store.save(current)
+    again = StateStore(store.path).load()
+    assert again == current
+    assert again.trunks["Exotel India"].config["sip_port"] == 5060
+
+
+# --- save -------------------------------------------------------------------------------------
+
+
+def test_save_bumps_serial_each_time(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    current = store.load()
+    store.save(current)
+    assert current.serial == 1
+    assert json.loads(store.path.read_bytes())["serial"] == 1
+    store.save(current)
+    assert current.serial == 2
+    assert StateStore(store.path).load().serial == 2
+
+
+def test_save_writes_sorted_key_json_with_trailing_newline(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    current = store.load()
+    current.trunks["b"] = _record("ST_b")
+    current.trunks["a"] = _record("ST_a")
+    store.save(current)
+    raw = store.path.read_bytes()
+    assert raw.endswith(b"}\n") and not raw.endswith(b"\n\n")
+    data = json.loads(raw)
+    assert raw.decode() == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert list(data) == sorted(data)
+    assert list(data["trunks"]) == ["a", "b"]
+    assert list(data["trunks"]["a"]) == sorted(data["trunks"]["a"])
+
+
+def test_save_sets_mode_0644(tmp_path: Path) -> None:
+    old_umask = os.umask(0o077)
+    try:
+        store = _store(tmp_path)
+        store.save(store.load())
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o644
+
+
+def test_first_save_of_a_new_file_makes_no_backup(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.save(store.load())
+    assert not store.backup_path.exists()
+
+
+def test_first_write_of_an_instance_keeps_previous_version_as_backup(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "trunks.json"
+    first_run = StateStore(path)
+    current = first_run.load()
+    first_run.save(current)
+    first_run.save(current)  # same instance: still no backup (there was no earlier file)
+    assert not first_run.backup_path.exists()
+    before = path.read_bytes()
+
+    second_run = StateStore(path)
+    current = second_run.load()
+    current.trunks["x"] = _record()
+    second_run.save(current)
+    assert second_run.backup_path.read_bytes() == before
+    after_first_write = path.read_bytes()
+    assert after_first_write != before
+
+    current.trunks["y"] = _record("ST_y")
+    second_run.save(current)
+    # Later writes of the same run keep the backup from before the run.
+    assert second_run.backup_path.read_bytes() == before
+    assert "y" in json.loads(path.read_bytes())["trunks"]
+
+
+def test_save_leaves_no_temp_files(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    current = store.load()
+    for _ in range(3):
+        store.save(current)
+    StateStore(store.path).save(current)
+    assert _listing(store.path.parent) == ["trunks.json", "trunks.json.backup"]
+
+
+# --- refusing bad files -----------------------------------------------------------------------
+
+
+def _valid_bytes() -> bytes:
+    current = State.new()
+    current.serial = 3
+    current.trunks["Exotel India"] = _record()
+    return current.to_json()
+
+
+def _bad_files() -> dict[str, bytes]:
+    valid = _valid_bytes()
+    data = json.loads(valid)
+    wrong_id = json.loads(valid)
+    wrong_id["trunks"]["Exotel India"]["trunk_id"] = "abc"
+    negative = dict(data, serial=-1)
+    return {
+        "truncated": valid[: len(valid) // 2],
+        "empty": b"",
+        "not-json": b"hello, world\n",
+        "json-list": b"[1, 2, 3]\n",
+        "trunk-id-without-ST_": json.dumps(wrong_id).encode(),
+        "negative-serial": json.dumps(negative).encode(),
+        "missing-lineage": json.dumps({k: v for k, v in data.items() if k != "lineage"}).encode(),
+        "unknown-field": json.dumps(dict(data, surprise=1)).encode(),
+        "bad-trunk-type": json.dumps(
+            {**data, "trunks": {"x": {**data["trunks"]["Exotel India"], "trunk_type": "sip"}}}
+        ).encode(),
+        "format-version-0": json.dumps(dict(data, format_version=0)).encode(),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_files()))
+def test_bad_files_are_refused_and_left_unchanged(tmp_path: Path, case: str) -> None:
+    store = _store(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    raw = _bad_files()[case]
+    store.path.write_bytes(raw)
+    with pytest.raises(StateError) as caught:
+        store.load()
+    assert str(store.path) in str(caught.value)
+    assert store.path.read_bytes() == raw
+    assert _listing(store.path.parent) == ["trunks.json"]
+
+
+def test_corrupt_message_names_the_problem_and_says_unchanged(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    data = json.loads(_valid_bytes())
+    data["trunks"]["Exotel India"]["trunk_id"] = "abc"
+    store.path.write_text(json.dumps(data))
+    with pytest.raises(StateError) as caught:
+        store.load()
+    message = str(caught.value)
+    assert "corrupt" in message
+    assert "trunk_id" in message
+    assert "not changed" in message
+
+
+def test_corrupt_message_points_at_backup_when_there_is_one(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    store.backup_path.write_bytes(_valid_bytes())
+    store.path.write_bytes(b"{ truncated")
+    with pytest.raises(StateError) as caught:
+        store.load()
+    assert str(store.backup_path) in str(caught.value)
+
+
+@pytest.mark.parametrize("extra", [{}, {"new_field_from_the_future": {"a": 1}}])
+def test_newer_format_version_says_upgrade(tmp_path: Path, extra: dict[str, object]) -> None:
+    store = _store(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    data = dict(json.loads(_valid_bytes()), format_version=99, **extra)
+    raw = json.dumps(data).encode()
+    store.path.write_bytes(raw)
+    with pytest.raises(StateError) as caught:
+        store.load()
+    message = str(caught.value)
+    assert "upgrade" in message
+    assert "99" in message
+    assert store.path.read_bytes() == raw
+
+
+def test_parse_state_accepts_valid_bytes() -> None:
+    parsed = parse_state(_valid_bytes(), Path("x.json"))
+    assert parsed.serial == 3
+    assert parsed.trunks["Exotel India"].trunk_id == "ST_abc"
+
+
+def test_lineage_different_from_backup_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "trunks.json"
+    StateStore(path).save(State.new())
+    second = StateStore(path)
+    second.save(second.load())  # now a backup with the same lineage exists
+    assert second.backup_path.exists()
+    StateStore(path).load()  # same lineage: fine
+
+    foreign = State.new()
+    foreign_raw = foreign.to_json()
+    path.write_bytes(foreign_raw)
+    with pytest.raises(StateError) as caught:
+        StateStore(path).load()
+    message = str(caught.value)
+    assert str(second.backup_path) in message
+    assert foreign.lineage in message
+    assert path.read_bytes() == foreign_raw
+
+
+def test_missing_state_with_existing_backup_is_refused(tmp_path: Path) -> None:
+    """Starting empty would plan every recorded trunk as a new create (duplicates)."""
+    path = tmp_path / "state" / "trunks.json"
+    first = StateStore(path)
+    current = first.load()
+    current.trunks["Exotel India"] = _record()
+    first.save(current)
+    second = StateStore(path)
+    second.save(second.load())
+    backup = second.backup_path.read_bytes()
+    path.unlink()
+    with pytest.raises(StateError) as caught:
+        StateStore(path).load()
+    assert str(second.backup_path) in str(caught.value)
+    assert "missing" in str(caught.value)
+    assert not path.exists()
+    assert second.backup_path.read_bytes() == backup
+
+
+# --- atomic_write -----------------------------------------------------------------------------
+
+
+def test_atomic_write_replaces_content_and_sets_mode(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    target = folder / "f.json"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o600)
+    atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert _listing(folder) == ["f.json"]
+
+
+def test_atomic_write_leaves_no_temp_file_when_the_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    target = folder / "f.json"
+    target.write_bytes(b"old")
+    real_fsync = os.fsync
+    calls: list[int] = []
+
+    def failing_once(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_once)
+    with pytest.raises(OSError):
+        atomic_write(target, b"new")
+    assert calls
+    assert _listing(folder) == ["f.json"]
+    assert target.read_bytes() == b"old"
+
+    atomic_write(target, b"new")  # the next write works normally
+    assert target.read_bytes() == b"new"
+    assert _listing(folder) == ["f.json"]
+
+
+def test_store_save_failure_keeps_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path)
+    current = store.load()
+    store.save(current)
+    before = store.path.read_bytes()
+
+    def failing(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", failing)
+    current.trunks["x"] = _record()
+    with pytest.raises(OSError):
+        store.save(current)
+    assert store.path.read_bytes() == before
+    assert not any(name.endswith(".tmp") for name in _listing(store.path.parent))
+
+
+# --- lock -------------------------------------------------------------------------------------
+
+
+def test_second_lock_on_same_path_is_refused_with_holder_details(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "trunks.json"
+    holder = StateStore(path)
+    with holder.locked(command="trunksync apply"):
+        info = json.loads(holder.lock_info_path.read_text())
+        assert info["pid"] == os.getpid()
+        with pytest.raises(LockError) as caught, StateStore(path).locked(timeout=0):
+            pytest.fail("the lock was acquired twice")
+        message = str(caught.value)
+        assert f"pid {os.getpid()}" in message
+        assert "since" in message
+        assert info["since"] in message
+        assert "trunksync apply" in message
+        assert str(path) in message
+    # Released: the next run gets it, and the info file is gone.
+    assert not holder.lock_info_path.exists()
+    with StateStore(path).locked(timeout=0):
+        pass
+
+
+def test_lock_error_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "trunks.json"
+    with StateStore(path).locked(), pytest.raises(StateError), StateStore(path).locked():
+        pass
+
+
+HOLDER = """
+import sys
+from pathlib import Path
+from trunksync.state import StateStore
+with StateStore(Path(sys.argv[1])).locked(command="holder"):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def _start_holder(path: Path) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+def test_lock_held_by_another_process_is_refused_then_freed(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "trunks.json"
+    process = _start_holder(path)
+    try:
+        with pytest.raises(LockError) as caught, StateStore(path).locked(timeout=0):
+            pass
+        assert f"pid {process.pid}" in str(caught.value)
+        assert "since" in str(caught.value)
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=30)
+    assert process.returncode == 0
+    with StateStore(path).locked(timeout=0):
+        pass
+
+
+def test_lock_of_a_killed_holder_is_free_for_the_next_run(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "trunks.json"
+    process = _start_holder(path)
+    try:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    store = StateStore(path)
+    with store.locked(timeout=0, command="next run"):
+        info = json.loads(store.lock_info_path.read_text())
+        assert info["pid"] == os.getpid()
+        assert info["command"] == "next run"
