@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from helpers import API_KEY, SECRET_ENV, exotel_trunks, write
 from processes import TRUNKSYNC, EmulatorProcess, emulator_process, trunksync
 
@@ -44,6 +45,15 @@ def start_apply(cwd: Path, env: dict[str, str], *extra: str) -> subprocess.Popen
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def created_or_exited(
+    emulator: EmulatorProcess, process: subprocess.Popen[str], count: int
+) -> Callable[[], bool]:
+    def reached() -> bool:
+        return process.poll() is not None or emulator.admin("GET", "stats")["create_calls"] >= count
+
+    return reached
 
 
 def check_invariants(emulator: EmulatorProcess, cwd: Path, names: int) -> None:
@@ -78,12 +88,7 @@ def test_kill_minus_9_at_random_moments_never_loses_or_duplicates(tmp_path: Path
             write(cwd / "trunks.yaml", exotel_trunks(NAMES))
             kill_after = rng.randint(0, NAMES)
             process = start_apply(cwd, env, "--parallelism", "4")
-            wait_for(
-                lambda: (
-                    emulator.admin("GET", "stats")["create_calls"] >= kill_after
-                    or process.poll() is not None
-                )
-            )
+            wait_for(created_or_exited(emulator, process, kill_after))
             process.send_signal(signal.SIGKILL)
             process.wait()
             converge(cwd, env)
@@ -123,7 +128,7 @@ def test_ctrl_c_finishes_in_flight_creates_records_them_and_exits_130(isolated: 
         process = start_apply(isolated, env, "--parallelism", "4")
         wait_for(lambda: emulator.admin("GET", "stats")["create_calls"] >= 4)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
         assert process.returncode == 130, err
         assert "interrupted: in-flight creates were recorded" in err
         active = {t["trunk_name"]: t["trunk_id"] for t in emulator.active_trunks()}

@@ -289,12 +289,6 @@ def test_plaintext_secret_accepted_with_flag(write: Write) -> None:
     assert "plain-token" not in repr(trunk)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a plaintext secret that YAML 1.1 reads as a number (password: 12345, "
-    "username: 0123) bypasses the plaintext-secret check: NodeWalker turns it into a "
-    "YamlNumber without calling the interpolator, and SecretStr accepts it",
-)
 @pytest.mark.parametrize("password", ["12345", "0123", "3.14"])
 def test_numeric_plaintext_secret_is_refused(write: Write, password: str) -> None:
     path = write(
@@ -343,12 +337,6 @@ def test_unknown_trunk_field_is_reported(write: Write) -> None:
     assert any("missing required field 'trunk_name'" in line for line in found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config._did_you_mean picks the level from len(loc)==3, but pydantic's "
-    "discriminated union puts the tag in the location (trunks, 0, 'exotel', 'trunk_nmae'), "
-    "so trunk-level typos are matched against trunk_config fields and get no suggestion",
-)
 def test_unknown_trunk_field_suggests_trunk_name(write: Write) -> None:
     path = write(TYPO_TRUNK)
     found = problems(path)
@@ -448,11 +436,6 @@ def test_duplicate_trunk_names_name_both_lines(write: Write) -> None:
     assert f"{path}:3:17" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config._check_duplicate_names compares the raw YAML text of trunk_name, "
-    "before ${VAR} interpolation, so two entries that end up with the same name are accepted",
-)
 def test_duplicate_trunk_names_after_interpolation(write: Write) -> None:
     path = write(
         EXOTEL.format(name="${ENV}-main", number='"+918044319240"')
@@ -755,12 +738,6 @@ def test_trunk_name_length_limit(write: Write) -> None:
     assert "trunk_name" in message and "at most 100" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a 101-character trunk_name gets pydantic's raw 'Value should have at most 100 "
-    "items after validation, not 101' (error type too_long, which config._generic_message "
-    "does not map) instead of 'must be at most 100 characters'",
-)
 def test_trunk_name_too_long_message_speaks_of_characters(write: Write) -> None:
     path = write(EXOTEL.format(name="n" * 101, number='"+918044319240"'))
     message = only(path)
@@ -794,11 +771,6 @@ def test_explicit_str_tag_keeps_text(write: Write) -> None:
     assert trunk.name == "0123"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: yamlnodes.NodeWalker._scalar looks up BOOL_VALUES[text.lower()] for any "
-    "scalar tagged !!bool, so `!!bool maybe` raises KeyError instead of a ConfigError",
-)
 def test_explicit_bool_tag_with_non_boolean_text_is_a_config_error(write: Write) -> None:
     path = write(EXOTEL.format(name="!!bool maybe", number='"+918044319240"'))
     problems(path)
@@ -872,25 +844,25 @@ def test_unset_variable_in_merged_defaults_is_reported(write: Write) -> None:
     assert f"{at(path, 8, 15)}environment variable TWILIO_AUTH_TOKEN is not set" in found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: NodeWalker walks an anchored mapping once per alias/merge, so one unset "
-    "${VAR} in x-defaults merged into 2 trunks is reported 3 times with the same FILE:LINE:COL",
-)
 def test_problem_in_merged_defaults_is_reported_once(write: Write) -> None:
     path = write(MERGED_UNSET)
     found = problems(path, {"TWILIO_ACCOUNT_SID": SID})
     assert len(found) == len(set(found)), found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config._validate's 'already reported' de-duplication fails for merged "
-    "values: _locate cannot follow `<<:` so pydantic's follow-up error lands on the trunk "
-    "mapping and an unset ${VAR} also yields 'trunks[N].trunk_config.password: must not be "
-    "empty' for each trunk",
-)
 def test_unset_variable_in_merged_defaults_has_no_follow_up_errors(write: Write) -> None:
     path = write(MERGED_UNSET)
     found = problems(path, {"TWILIO_ACCOUNT_SID": SID})
     assert not [line for line in found if "must not be empty" in line], found
+
+
+def test_sip_port_from_a_variable_is_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "trunks.yaml"
+    path.write_text(
+        "version: 1\ntrunks:\n  - trunk_name: E\n    trunk_type: exotel\n    trunk_config:\n"
+        "      exotel_number: '+918044319240'\n      sip_port: ${SIP_PORT}\n"
+    )
+    desired = load_desired(path, {"SIP_PORT": "5070"})
+    assert desired.trunks[0].config["sip_port"] == 5070
+    with pytest.raises(ConfigError, match="must be a whole number from 1 to 65535"):
+        load_desired(path, {"SIP_PORT": "70000"})

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+
 from emulator_fixtures import EmulatorHandle
 from helpers import API_KEY, SECRET_ENV, TWO_TRUNKS, exotel_trunks, write
-
 from trunksync.cli import cli
 from trunksync.state import State, StateStore
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
+from functools import partial
 from typing import NamedTuple
 
 from trunksync import fingerprints
@@ -165,8 +166,9 @@ class Applier:
             except ApiError as error:
                 self._journal.commit(lambda state: forget_intent(state, trunk.name))
                 return Result(trunk.name, FAILED, message=str(error))
-            record = intent.record(trunk_id, utc_now())
-            self._journal.commit(lambda state: _set_record(state, trunk.name, record))
+            self._journal.commit(
+                partial(_set_record, name=trunk.name, record=intent.record(trunk_id, utc_now()))
+            )
             return Result(trunk.name, CREATED, trunk_id)
         return Result(trunk.name, FAILED, message=f"not created after {MAX_ATTEMPTS} attempts")
 

@@ -19,7 +19,7 @@ from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from trunksync.errors import ConfigError
 from trunksync.models import FIELDS_BY_LEVEL, SECRET_FIELDS, DesiredFile
-from trunksync.yamlnodes import NodeWalker
+from trunksync.yamlnodes import MERGE, NodeWalker
 
 REFERENCE = re.compile(r"\$(\$?)\{([^}]*)\}")
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -66,8 +66,9 @@ class _Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            lines = [f"{self.path}:{ln}:{col}: {msg}" for ln, col, msg in sorted(self.items)]
-            raise ConfigError(lines)
+            # A value shared through an anchor is walked once per use: report it once.
+            unique = sorted(set(self.items))
+            raise ConfigError([f"{self.path}:{ln}:{col}: {msg}" for ln, col, msg in unique])
 
 
 def load_desired(
@@ -109,7 +110,7 @@ def _load_desired(path: Path, environ: Mapping[str, str], allow_plaintext_secret
         problems.raise_if_any()
     _check_top_level(root, data, problems)
     model = _validate(data, root, problems)
-    _check_duplicate_names(root, problems)
+    _check_duplicate_names(root, data, problems)
     problems.raise_if_any()
     assert model is not None  # validation problems were raised above
     return Desired(
@@ -207,11 +208,29 @@ def _locate(root: yaml.Node, loc: Sequence[int | str], want_key: bool = False) -
         if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
         elif isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if k.value == part), None)
+            pair = _find_pair(node, part)
             if pair is None:
                 continue  # a union tag such as 'twilio', or a missing key: stay on the parent
             node = pair[0] if want_key and position == last else pair[1]
     return node
+
+
+def _find_pair(node: yaml.MappingNode, key: object) -> tuple[yaml.Node, yaml.Node] | None:
+    """The (key, value) nodes for `key`, looking into `<<` merge sources too."""
+    merged: list[yaml.Node] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == MERGE:
+            merged += (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+        elif key_node.value == key:
+            return key_node, value_node
+    for source in merged:
+        if isinstance(source, yaml.MappingNode):
+            found = _find_pair(source, key)
+            if found is not None:
+                return found
+    return None
 
 
 def _dotted(loc: Sequence[int | str]) -> str:
@@ -249,7 +268,7 @@ def _generic_message(kind: str, item: Any) -> str:
         return "must not be empty" if ctx.get("min_length") == 1 else str(item["msg"])
     if kind == "string_too_short":
         return "must not be empty"
-    if kind == "string_too_long":
+    if kind == "string_too_long" or (kind == "too_long" and isinstance(item.get("input"), str)):
         return f"must be at most {ctx.get('max_length')} characters"
     if kind in ("greater_than_equal", "less_than_equal", "int_type", "int_parsing"):
         return "must be a whole number from 1 to 65535"
@@ -272,27 +291,33 @@ def _yaml_kind(value: Any) -> str:
 
 
 def _did_you_mean(field: str, loc: Sequence[int | str]) -> str:
-    level = "file" if len(loc) == 1 else "trunk" if len(loc) == 3 else str(loc[2])
+    # pydantic puts the union tag (the trunk_type) at position 2: ('trunks', 0, 'exotel', ...).
+    tagged = len(loc) > 2 and loc[2] in ("twilio", "exotel")
+    depth = len(loc) - (1 if tagged else 0)
+    level = "file" if depth == 1 else "trunk" if depth == 3 else str(loc[2])
     matches = difflib.get_close_matches(field, FIELDS_BY_LEVEL.get(level, ()), n=1)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
-def _check_duplicate_names(root: yaml.Node, problems: _Problems) -> None:
-    trunks = next(
-        (v for k, v in getattr(root, "value", []) if getattr(k, "value", None) == "trunks"), None
-    )
-    if not isinstance(trunks, yaml.SequenceNode):
+def _check_duplicate_names(root: yaml.Node, data: Any, problems: _Problems) -> None:
+    """Names compared after ${VAR} substitution, each located at its YAML node."""
+    trunks_node = _find_pair(root, "trunks") if isinstance(root, yaml.MappingNode) else None
+    entries = data.get("trunks") if isinstance(data, dict) else None
+    if trunks_node is None or not isinstance(trunks_node[1], yaml.SequenceNode):
+        return
+    if not isinstance(entries, list):
         return
     first_seen: dict[str, yaml.Node] = {}
-    for entry in trunks.value:
-        name_node = _name_node(entry)
-        if name_node is None:
+    for entry_node, entry in zip(trunks_node[1].value, entries, strict=False):
+        name_node = _name_node(entry_node)
+        name = entry.get("trunk_name") if isinstance(entry, dict) else None
+        if name_node is None or not isinstance(name, str):
             continue
-        first = first_seen.setdefault(name_node.value, name_node)
+        first = first_seen.setdefault(name, name_node)
         if first is not name_node:
             problems.node(
                 name_node,
-                f"duplicate trunk_name {name_node.value!r} (first used at "
+                f"duplicate trunk_name {name!r} (first used at "
                 f"{problems.path}:{first.start_mark.line + 1}:{first.start_mark.column + 1})",
             )
 

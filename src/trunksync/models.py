@@ -21,6 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+DIGITS = re.compile(r"^[0-9]{1,5}$")
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 # A bare host name or IPv4 address: letters, digits, dots and dashes only, so
 # that `sip:`, `user@`, `;params`, `:port` and `scheme://` are all refused.
@@ -49,6 +50,9 @@ def _number_from_text(value: Any) -> Any:
             return int(value.replace("_", ""), 0)
         except ValueError:
             return value
+    # Plain digits from ${VAR} (`sip_port: ${SIP_PORT}`) or quotes are a port too.
+    if isinstance(value, str) and DIGITS.match(value):
+        return int(value)
     return value
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from trunksync.models import YamlNumber
+from trunksync.models import SECRET_FIELDS, YamlNumber
 
 STR = "tag:yaml.org,2002:str"
 INT = "tag:yaml.org,2002:int"
@@ -68,8 +68,12 @@ class NodeWalker:
         if tag in (STR, TIMESTAMP):
             return self._on_string(node, key)
         if tag in (INT, FLOAT):
-            return YamlNumber(text)
+            # A secret is text whatever it looks like; the hook also refuses it in plain text.
+            return self._on_string(node, key) if key in SECRET_FIELDS else YamlNumber(text)
         if tag == BOOL:
+            if text.lower() not in BOOL_VALUES:
+                self._report(node, f"{text!r} is not a boolean")
+                return None
             return BOOL_VALUES[text.lower()]
         if tag == NULL:
             return None

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 MAX_NAME_LENGTH = 100
 
+
 @click.group()
 def state() -> None:
     """Inspect the state file, or edit it without touching the platform."""
