@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from emulator_fixtures import EmulatorHandle
 from helpers import API_KEY, SECRET_ENV, TWO_TRUNKS, exotel_trunks, write
 from trunksync.cli import cli
-from trunksync.state import State, StateStore
+from trunksync.state import Intent, StateStore
 
 STATE = Path("state/trunks.json")
 
@@ -88,14 +88,15 @@ def test_random_faults_on_many_trunks_converge(make_emulator: Any, isolated: Pat
 
 
 def write_intent(name: str, started_at: str = "2020-01-01T00:00:00.000000Z") -> None:
+    """Leave an intent behind, as a run killed right after sending would."""
     current = StateStore(STATE).load()
-    current.intents[name] = {  # type: ignore[assignment]
-        "trunk_type": "exotel",
-        "config": {"exotel_number": "+918044319240"},
-        "request_fingerprint": "hmac-sha256:00:00",
-        "started_at": started_at,
-    }
-    StateStore(STATE).save(State.model_validate(current.model_dump()))
+    current.intents[name] = Intent(
+        trunk_type="exotel",
+        config={"exotel_number": "+918044319240"},
+        request_fingerprint="hmac-sha256:00:00",
+        started_at=started_at,
+    )
+    StateStore(STATE).save(current)
 
 
 def test_leftover_intent_with_a_trunk_is_adopted_without_creating(
