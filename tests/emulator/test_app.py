@@ -106,6 +106,7 @@ def test_deactivate_hides_trunk_and_twice_is_400(emulator: EmulatorHandle) -> No
         "trunks_created": 1,
         "list_calls": 1,
         "deactivate_calls": 3,
+        "faults_injected": 0,
     }
 
 
@@ -267,6 +268,7 @@ def test_fault_queue_is_fifo_and_none_passes(emulator: EmulatorHandle) -> None:
     assert emulator.queue_faults(["none", "error-before"]) == ["none", "error-before"]
     codes = [create(emulator, EXOTEL).status_code for _ in range(3)]
     assert codes == [200, 500, 200]
+    assert emulator.stats()["faults_injected"] == 1
 
 
 def test_unknown_fault_kind_refused(emulator: EmulatorHandle) -> None:

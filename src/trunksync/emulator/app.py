@@ -160,6 +160,8 @@ def _add_platform_routes(app: FastAPI) -> None:
             raise HTTPException(status_code=400, detail="; ".join(problems))
         # Drawn only for valid requests, so a queued fault is never spent on a 400/422.
         fault = state.faults.next()
+        if fault is not None:
+            state.stats.faults_injected += 1
         if fault == "rate-limit":
             return JSONResponse(
                 {"detail": "Too many requests"},

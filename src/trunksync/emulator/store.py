@@ -67,6 +67,7 @@ class Stats:
     trunks_created: int = 0
     list_calls: int = 0
     deactivate_calls: int = 0
+    faults_injected: int = 0
 
 
 @dataclass
