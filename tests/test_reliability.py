@@ -257,3 +257,12 @@ def test_garbage_answers_never_lose_a_trunk(emulator: EmulatorHandle, trunks_fil
     assert sorted(r.status for r in results) == ["created", "created"]
     assert all("adopted after: unexpected answer to create" in str(r.message) for r in results)
     assert_converged(emulator, {"Twilio Production", "Exotel India"})
+
+
+def test_an_extra_trunk_with_a_managed_name_is_reported(
+    emulator: EmulatorHandle, trunks_file: Path
+) -> None:
+    assert run(emulator, "apply", "--auto-approve").exit_code == 0
+    extra = create_remote(emulator, "Exotel India")
+    result = run(emulator, "plan", "--refresh")
+    assert f"the platform also has {extra} with this name, unknown to the state" in result.stdout

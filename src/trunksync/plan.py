@@ -111,6 +111,10 @@ def _compare(trunk: DesiredTrunk, state: State, view: _Remote | None) -> Change:
     differences = field_differences(trunk, record)
     action = CHANGED if differences else NOOP
     note = "the API cannot update a trunk: not applied" if differences else None
+    extras = unknown_trunks(trunk.name, view.trunks, view.known_ids) if view else []
+    if extras:
+        extra = f"the platform also has {', '.join(t.trunk_id for t in extras)} with this name, "
+        note = f"{note}; {extra}unknown to the state" if note else f"{extra}unknown to the state"
     return Change(trunk.name, action, trunk.trunk_type, record.trunk_id, differences, trunk, note)
 
 
