@@ -57,8 +57,10 @@ def test_header_and_discriminated_union() -> None:
     defs = schema["$defs"]
     assert defs["TwilioTrunk"]["properties"]["trunk_type"]["const"] == "twilio"
     assert defs["ExotelTrunk"]["properties"]["trunk_type"]["const"] == "exotel"
-    port = defs["ExotelConfig"]["properties"]["sip_port"]["anyOf"][0]
-    assert port == {"type": "integer", "minimum": 1, "maximum": 65535}
+    port = defs["ExotelConfig"]["properties"]["sip_port"]["anyOf"][0]["anyOf"]
+    assert port[0] == {"type": "integer", "minimum": 1, "maximum": 65535}
+    for text, accepted in (("5070", True), ("${SIP_PORT}", True), ("50a", False), ("", False)):
+        assert (re.search(port[1]["pattern"], text) is not None) == accepted
     for secret in ("username", "password"):
         assert defs["TwilioConfig"]["properties"][secret]["writeOnly"] is True
 
@@ -101,7 +103,7 @@ def test_example_values_match_the_schema_patterns() -> None:
     patterns = _patterns()
     for trunk in _example()["trunks"]:
         config = trunk["trunk_config"]
-        for number in config.get("numbers", []) + [config.get("exotel_number")]:
+        for number in [*config.get("numbers", []), config.get("exotel_number")]:
             if number is not None:
                 assert re.search(patterns["phone"], number), number
         for key in ("address", "sip_host", "sip_domain"):

@@ -107,7 +107,15 @@ SECRET_SCHEMA = WithJsonSchema(
         "(plain text is refused unless --allow-plaintext-secrets)",
     }
 )
-PORT_SCHEMA = WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})
+PORT_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": 65535},
+            {"type": "string", "pattern": _or_reference(DIGITS)},
+        ],
+        "description": "A port, 1 to 65535 (digits in quotes or from ${VAR} are read as a number)",
+    }
+)
 
 Text = Annotated[str, BeforeValidator(_text_of_number), Field(strict=True)]
 NonEmptyText = Annotated[str, BeforeValidator(_text_of_number), Field(strict=True, min_length=1)]
