@@ -101,9 +101,12 @@ def test_plan_json_shape(trunks_file: Path) -> None:
     assert data["summary"] == {
         "create": 2,
         "recreate": 0,
+        "replace": 0,
         "adopt": 0,
         "changed": 0,
         "conflict": 0,
+        "prune": 0,
+        "retire": 0,
         "orphan": 0,
         "noop": 0,
     }

@@ -22,7 +22,7 @@ from trunksync.client import OutcomeUnknown, PlatformClient
 from trunksync.config import DesiredTrunk
 from trunksync.errors import ApiError
 from trunksync.journal import Journal
-from trunksync.plan import Change
+from trunksync.plan import PRUNE, REPLACE, RETIRE, Change
 from trunksync.reconcile import (
     ABSENT,
     ADOPT,
@@ -34,9 +34,9 @@ from trunksync.reconcile import (
     resolve_intent,
     settle_time,
 )
-from trunksync.state import Intent, State, TrunkRecord, utc_now
+from trunksync.state import Intent, RetiredTrunk, State, TrunkRecord, utc_now
 
-CREATED, FAILED, UNKNOWN = "created", "failed", "unknown"
+CREATED, FAILED, UNKNOWN, DEACTIVATED = "created", "failed", "unknown", "deactivated"
 MAX_ATTEMPTS = 3
 
 
@@ -104,7 +104,7 @@ class Settler:
         if resolution.kind == ADOPT:
             found = resolution.candidates[0]
             record = intent.record(found.trunk_id, found.created_at or utc_now())
-            self._journal.commit(lambda state: _set_record(state, name, record))
+            self._journal.commit(lambda state: _set_record(state, name, record, intent))
         elif resolution.kind == ABSENT:
             self._journal.commit(lambda state: forget_intent(state, name))
 
@@ -131,12 +131,12 @@ class Applier:
 
     def run(self, creates: list[Change], report: Report) -> list[Result]:
         results: list[Result] = []
-        pending = [change.desired for change in creates if change.desired is not None]
+        pending = list(creates)
         with ThreadPoolExecutor(self._parallelism, thread_name_prefix="create") as pool:
             running: set[Future[Result]] = set()
             while (pending and not self._stopping.is_set()) or running:
                 while pending and len(running) < self._parallelism and not self._stopping.is_set():
-                    running.add(pool.submit(self.create_one, pending.pop(0)))
+                    running.add(pool.submit(self.carry_out, pending.pop(0)))
                 try:
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                 except KeyboardInterrupt:
@@ -152,10 +152,42 @@ class Applier:
                     report(results[-1])
         return results
 
-    def create_one(self, trunk: DesiredTrunk) -> Result:
+    def carry_out(self, change: Change) -> Result:
+        """One change of the plan: a create (maybe replacing a trunk) or a deactivation."""
+        if change.action in (PRUNE, RETIRE):
+            return self.deactivate_one(change)
+        assert change.desired is not None  # creating changes always carry their entry
+        replaces = change.trunk_id if change.action == REPLACE else None
+        result = self.create_one(change.desired, replaces)
+        if replaces is None or result.status != CREATED:
+            return result
+        return self._retire(change.name, replaces, result)
+
+    def deactivate_one(self, change: Change) -> Result:
+        trunk_id = change.trunk_id or ""
+        try:
+            self._client.deactivate(trunk_id)
+        except ApiError as error:
+            return Result(change.name, FAILED, trunk_id, f"not deactivated: {error}")
+        if change.action == PRUNE:
+            self._journal.commit(lambda state: _forget_trunk(state, change.name, trunk_id))
+        else:
+            self._journal.commit(lambda state: state.retired.pop(trunk_id, None))
+        return Result(change.name, DEACTIVATED, trunk_id)
+
+    def _retire(self, name: str, old_id: str, created: Result) -> Result:
+        try:
+            self._client.deactivate(old_id)
+        except ApiError as error:
+            message = f"replaced {old_id}, not deactivated yet ({error}); apply retries it"
+            return created._replace(message=message)
+        self._journal.commit(lambda state: state.retired.pop(old_id, None))
+        return created._replace(message=f"replaced {old_id}, now deactivated")
+
+    def create_one(self, trunk: DesiredTrunk, replaces: str | None = None) -> Result:
         """Create one trunk; resolve an unknown outcome before ever sending again."""
         for _ in range(MAX_ATTEMPTS):
-            intent = self._begin(trunk)
+            intent = self._begin(trunk, replaces)
             try:
                 trunk_id = self._client.create_trunk(trunk.request_body(), redact=_secrets(trunk))
             except OutcomeUnknown as error:
@@ -166,14 +198,15 @@ class Applier:
             except ApiError as error:
                 self._journal.commit(lambda state: forget_intent(state, trunk.name))
                 return Result(trunk.name, FAILED, message=str(error))
+            record = intent.record(trunk_id, utc_now())
             self._journal.commit(
-                partial(_set_record, name=trunk.name, record=intent.record(trunk_id, utc_now()))
+                partial(_set_record, name=trunk.name, record=record, intent=intent)
             )
             return Result(trunk.name, CREATED, trunk_id)
         return Result(trunk.name, FAILED, message=f"not created after {MAX_ATTEMPTS} attempts")
 
-    def _begin(self, trunk: DesiredTrunk) -> Intent:
-        intent = new_intent(trunk)
+    def _begin(self, trunk: DesiredTrunk, replaces: str | None) -> Intent:
+        intent = new_intent(trunk, replaces)
         self._journal.commit(lambda state: state.intents.__setitem__(trunk.name, intent))
         return intent
 
@@ -194,8 +227,9 @@ class Applier:
         return Result(name, UNKNOWN, message=foreign_message(name, resolution.candidates))
 
 
-def new_intent(trunk: DesiredTrunk) -> Intent:
+def new_intent(trunk: DesiredTrunk, replaces: str | None = None) -> Intent:
     return Intent(
+        replaces=replaces,
         trunk_type=trunk.trunk_type,  # type: ignore[arg-type]
         config=trunk.config,
         secret_fingerprints=fingerprints.fingerprint_secrets(trunk.secrets),
@@ -211,9 +245,17 @@ def record_created(
     _set_record(state, trunk.name, new_intent(trunk).record(trunk_id, created_at or utc_now()))
 
 
-def _set_record(state: State, name: str, record: TrunkRecord) -> None:
+def _set_record(state: State, name: str, record: TrunkRecord, intent: Intent | None = None) -> None:
+    """Record the id and close the intent; a replaced trunk is retired in the same write."""
     state.trunks[name] = record
     state.intents.pop(name, None)
+    if intent is not None and intent.replaces and intent.replaces != record.trunk_id:
+        state.retired[intent.replaces] = RetiredTrunk(name=name, since=utc_now())
+
+
+def _forget_trunk(state: State, name: str, trunk_id: str) -> None:
+    if name in state.trunks and state.trunks[name].trunk_id == trunk_id:
+        del state.trunks[name]
 
 
 def forget_intent(state: State, name: str) -> None:

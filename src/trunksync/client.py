@@ -140,8 +140,29 @@ class PlatformClient:
             raise ApiError("unexpected answer from /sip/list (data is not a list)")
         return [_remote_trunk(item) for item in items]
 
-    def deactivate(self, trunk_id: str) -> None:
-        self._checked("DELETE", f"/sip/deactivate/{trunk_id}")
+    def deactivate(self, trunk_id: str) -> bool:
+        """Deactivate a trunk; True if it was active, False if it was already gone.
+
+        Deactivating is idempotent, so an unknown outcome is simply asked again.
+        """
+        for attempt in range(self._retry.attempts):
+            try:
+                response = self._send("DELETE", f"/sip/deactivate/{trunk_id}")
+            except OutcomeUnknown:
+                if attempt + 1 == self._retry.attempts:
+                    raise
+                continue
+            if response.status_code == 404 or (
+                response.status_code == 400 and "already" in _server_message(response).lower()
+            ):
+                return False
+            if response.status_code >= 500 and attempt + 1 < self._retry.attempts:
+                continue
+            if response.status_code >= 500:
+                raise OutcomeUnknown(_describe(response, []), answered=True)
+            _raise_for_client_error(response, [])
+            return True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def check_key(self) -> dict[str, Any]:
         data = _data(self._checked("GET", "/auth/check-key"))

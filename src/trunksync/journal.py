@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from trunksync.state import State, StateStore
 
-Mutation = Callable[[State], None]
+Mutation = Callable[[State], object]  # the return value is ignored
 T = TypeVar("T")
 
 

@@ -11,6 +11,11 @@ With the remote list (plan --refresh, and always in apply):
 - adopt:    a create whose outcome was unknown did create this trunk; it is recorded.
 - conflict: not in the state, but the platform has an active trunk of this name
             that the state does not know (or several candidates); not created.
+Behind explicit flags:
+- replace:  (--replace NAME) create a new trunk, record it, deactivate the old one.
+- prune:    (--prune) deactivate an orphan and forget it.
+And always:
+- retire:   a trunk replaced earlier whose deactivation has not succeeded yet.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any, NamedTuple
 
 from trunksync import fingerprints
 from trunksync.config import Desired, DesiredTrunk
+from trunksync.errors import TrunksyncError
 from trunksync.reconcile import (
     ABSENT,
     ADOPT,
@@ -34,9 +40,30 @@ from trunksync.state import State, TrunkRecord
 
 CREATE, NOOP, CHANGED, ORPHAN = "create", "noop", "changed", "orphan"
 RECREATE, ADOPTED, CONFLICT = "recreate", "adopt", "conflict"
-ACTIONS = (CREATE, RECREATE, ADOPTED, CHANGED, CONFLICT, ORPHAN, NOOP)
-APPLIED = (CREATE, RECREATE)  # the actions apply carries out
+REPLACE, PRUNE, RETIRE = "replace", "prune", "retire"
+ACTIONS = (CREATE, RECREATE, REPLACE, ADOPTED, CHANGED, CONFLICT, PRUNE, RETIRE, ORPHAN, NOOP)
+APPLIED = (CREATE, RECREATE, REPLACE, PRUNE, RETIRE)  # the actions apply carries out
+CREATING = (CREATE, RECREATE, REPLACE)
+DEACTIVATING = (REPLACE, PRUNE)  # what the safety threshold counts
 SENSITIVE = "(sensitive)"
+# As octoDNS: the threshold only applies once there is something to protect.
+SAFETY_MIN_MANAGED = 10
+DEFAULT_MAX_DEACTIVATE_SHARE = 0.3
+
+
+class PlanOptions(NamedTuple):
+    """What the user asked for beyond the default plan (all explicit flags)."""
+
+    targets: frozenset[str] = frozenset()
+    replace: frozenset[str] = frozenset()
+    prune: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "targets": sorted(self.targets),
+            "replace": sorted(self.replace),
+            "prune": self.prune,
+        }
 
 
 class FieldChange(NamedTuple):
@@ -67,7 +94,7 @@ class Plan(NamedTuple):
         return {action: counts.get(action, 0) for action in ACTIONS}
 
     def creates(self) -> list[Change]:
-        """The changes apply carries out: creates and recreates."""
+        """The changes apply carries out (creates, replacements, deactivations)."""
         return [change for change in self.changes if change.action in APPLIED]
 
     @property
@@ -82,22 +109,58 @@ class _Remote(NamedTuple):
     known_ids: set[str]
 
 
-def compute_plan(desired: Desired, state: State, remote: list[RemoteTrunk] | None = None) -> Plan:
-    """Compare every desired trunk with its record; file order, then orphans by name."""
+DEFAULT_OPTIONS = PlanOptions()
+
+
+def compute_plan(
+    desired: Desired,
+    state: State,
+    remote: list[RemoteTrunk] | None = None,
+    options: PlanOptions = DEFAULT_OPTIONS,
+) -> Plan:
+    """Compare every desired trunk with its record; file order, then the state's leftovers."""
     view = (
         None if remote is None else _Remote(remote, {t.trunk_id for t in remote}, state.known_ids())
     )
-    changes = [_compare(trunk, state, view) for trunk in desired.trunks]
-    wanted = {trunk.name for trunk in desired.trunks}
-    for name in sorted(set(state.trunks) - wanted):
-        record = state.trunks[name]
-        gone = view is not None and record.trunk_id not in view.active_ids
-        note = "already deactivated on the platform" if gone else None
-        changes.append(Change(name, ORPHAN, record.trunk_type, record.trunk_id, (), None, note))
+    wanted = [t for t in desired.trunks if not options.targets or t.name in options.targets]
+    changes = [_compare(trunk, state, view, options) for trunk in wanted]
+    names = {trunk.name for trunk in desired.trunks}
+    for name in sorted(set(state.trunks) - names):
+        if not options.targets or name in options.targets:
+            changes.append(_orphan(name, state.trunks[name], view, options.prune))
+    for trunk_id, retired in sorted(state.retired.items()):
+        if not options.targets or retired.name in options.targets:
+            note = "replaced earlier; its deactivation has not succeeded yet"
+            changes.append(Change(retired.name, RETIRE, "", trunk_id, (), None, note))
     return Plan(tuple(changes), refreshed=remote is not None)
 
 
-def _compare(trunk: DesiredTrunk, state: State, view: _Remote | None) -> Change:
+def _orphan(name: str, record: TrunkRecord, view: _Remote | None, prune: bool) -> Change:
+    gone = view is not None and record.trunk_id not in view.active_ids
+    note = "already deactivated on the platform" if gone else None
+    if prune:
+        return Change(name, PRUNE, record.trunk_type, record.trunk_id, (), None, note)
+    return Change(name, ORPHAN, record.trunk_type, record.trunk_id, (), None, note)
+
+
+def check_safety(
+    plan: Plan, state: State, max_share: float = DEFAULT_MAX_DEACTIVATE_SHARE, force: bool = False
+) -> None:
+    """Refuse a plan that deactivates too large a share of the managed trunks."""
+    count = sum(1 for change in plan.changes if change.action in DEACTIVATING)
+    managed = len(state.trunks)
+    if force or count == 0 or managed < SAFETY_MIN_MANAGED or count <= max_share * managed:
+        return
+    raise TrunksyncError(
+        f"refusing to deactivate {count} of {managed} managed trunks "
+        f"({count / managed:.0%} > {max_share:.0%} allowed): check the file and the flags; "
+        "pass --force if this is intended (or raise --max-deactivate-share)"
+    )
+
+
+def _compare(
+    trunk: DesiredTrunk, state: State, view: _Remote | None, options: PlanOptions
+) -> Change:
     record = state.trunks.get(trunk.name)
     if record is None:
         return _create(trunk, state, view)
@@ -109,8 +172,20 @@ def _compare(trunk: DesiredTrunk, state: State, view: _Remote | None) -> Change:
         fields = _create_fields(trunk)
         return Change(trunk.name, RECREATE, trunk.trunk_type, record.trunk_id, fields, trunk, gone)
     differences = field_differences(trunk, record)
+    if trunk.name in options.replace:
+        replacing = (
+            f"a new trunk is created, then {record.trunk_id} is deactivated: "
+            "whoever places calls must move to the new id"
+        )
+        return Change(
+            trunk.name, REPLACE, trunk.trunk_type, record.trunk_id, differences, trunk, replacing
+        )
     action = CHANGED if differences else NOOP
-    note = "the API cannot update a trunk: not applied" if differences else None
+    note = (
+        "the API cannot update a trunk: not applied; --replace NAME recreates it"
+        if differences
+        else None
+    )
     extras = unknown_trunks(trunk.name, view.trunks, view.known_ids) if view else []
     if extras:
         extra = f"the platform also has {', '.join(t.trunk_id for t in extras)} with this name, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from trunksync.apply import CREATED, FAILED, Result
+from trunksync.apply import CREATED, DEACTIVATED, FAILED, Result
 from trunksync.plan import (
     ADOPTED,
     CHANGED,
@@ -13,7 +13,10 @@ from trunksync.plan import (
     CREATE,
     NOOP,
     ORPHAN,
+    PRUNE,
     RECREATE,
+    REPLACE,
+    RETIRE,
     Change,
     FieldChange,
     Plan,
@@ -23,6 +26,9 @@ JSON_FORMAT_VERSION = 1
 SYMBOLS = {
     CREATE: "+",
     RECREATE: "+",
+    REPLACE: "-/+",
+    PRUNE: "-",
+    RETIRE: "-",
     ADOPTED: "=",
     CHANGED: "~",
     CONFLICT: "x",
@@ -32,8 +38,11 @@ SYMBOLS = {
 # Actions that only show up in the summary when they occur (they need the remote list).
 OPTIONAL_COUNTS = (
     (RECREATE, "to recreate"),
+    (REPLACE, "to replace"),
     (ADOPTED, "to adopt"),
     (CONFLICT, "in conflict (not created)"),
+    (PRUNE, "to deactivate (prune)"),
+    (RETIRE, "replaced to deactivate"),
 )
 
 
@@ -58,7 +67,9 @@ def summary_line(plan: Plan) -> str:
 
 
 def _change_text(change: Change) -> str:
-    head = f'  {SYMBOLS[change.action]} {change.action} "{change.name}" ({change.trunk_type})'
+    head = f'  {SYMBOLS[change.action]} {change.action} "{change.name}"'
+    if change.trunk_type:
+        head += f" ({change.trunk_type})"
     if change.trunk_id:
         head += f" {change.trunk_id}"
     lines = [head]
@@ -114,13 +125,15 @@ def result_line(result: Result) -> str:
     if result.status == CREATED:
         suffix = f" ({result.message})" if result.message else ""
         return f'  + created "{result.name}" {result.trunk_id}{suffix}'
+    if result.status == DEACTIVATED:
+        return f'  - deactivated "{result.name}" {result.trunk_id}'
     if result.status == FAILED:
         return f'  x failed "{result.name}": {result.message}'
     return f'  ? unknown "{result.name}": {result.message}'
 
 
 def results_summary(results: list[Result]) -> dict[str, int]:
-    counts = {CREATED: 0, FAILED: 0, "unknown": 0}
+    counts = {CREATED: 0, DEACTIVATED: 0, FAILED: 0, "unknown": 0}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     return counts

@@ -14,13 +14,13 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from trunksync.apply import CREATED, FAILED, UNKNOWN, Result
+from trunksync.apply import CREATED, DEACTIVATED, FAILED, UNKNOWN, Result
 from trunksync.errors import TrunksyncError
 from trunksync.plan import APPLIED, NOOP, ORPHAN, Change, FieldChange, Plan
 from trunksync.render import SYMBOLS, _value, results_summary, summary_line
 
 NOOP_LIMIT = 1000
-RESULT_SYMBOLS = {CREATED: "+", FAILED: "x", UNKNOWN: "?"}
+RESULT_SYMBOLS = {CREATED: "+", DEACTIVATED: "-", FAILED: "x", UNKNOWN: "?"}
 # Markdown punctuation that could start emphasis, code, links, HTML or a table cell.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!])")
 
@@ -97,8 +97,9 @@ def apply_markdown(plan: Plan, results: Sequence[Result]) -> str:
     not_started = len(plan.creates()) - len(results)
     parts = ["### trunksync apply", ""]
     if results:
+        deactivated = f"{counts[DEACTIVATED]} deactivated, " if counts[DEACTIVATED] else ""
         parts.append(
-            f"Apply finished: {counts[CREATED]} created, {counts[FAILED]} failed, "
+            f"Apply finished: {counts[CREATED]} created, {deactivated}{counts[FAILED]} failed, "
             f"{counts[UNKNOWN]} with unknown outcome, {not_started} not started."
         )
     else:

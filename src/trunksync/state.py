@@ -53,6 +53,8 @@ class Intent(_Record):
     secret_fingerprints: dict[str, str] = {}
     request_fingerprint: str
     started_at: str
+    # For a replacement: the old trunk id, retired in the same write as the new id.
+    replaces: str | None = None
 
     def record(self, trunk_id: str, created_at: str) -> TrunkRecord:
         return TrunkRecord(
@@ -64,15 +66,24 @@ class Intent(_Record):
         )
 
 
+class RetiredTrunk(_Record):
+    """A replaced trunk still to be deactivated on the platform (keyed by its id)."""
+
+    name: str
+    since: str
+
+
 class State(_Record):
     format_version: int
     lineage: str
     serial: int = Field(ge=0)
     trunks: dict[str, TrunkRecord] = {}
     intents: dict[str, Intent] = {}
+    retired: dict[str, RetiredTrunk] = {}
 
     def known_ids(self) -> set[str]:
-        return {record.trunk_id for record in self.trunks.values()}
+        """Every trunk id this state accounts for, replaced ones included."""
+        return {record.trunk_id for record in self.trunks.values()} | set(self.retired)
 
     @classmethod
     def new(cls) -> State:

@@ -22,8 +22,9 @@ STYLES: dict[str, dict[str, Any]] = {
     "=": {"dim": True},
     "x": {"fg": "red"},  # apply: failed
     "?": {"fg": "yellow"},  # apply: outcome unknown
+    "-": {"fg": "red"},  # prune, retire, and replace ("-/+")
 }
-_LEADING_SYMBOL = re.compile(r"^\s*([+~!=x?]) ")
+_LEADING_SYMBOL = re.compile(r"^\s*([+~!=x?-])(?:/\+)? ")
 _ERASE_LINE = "\r\x1b[K"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,3 +95,89 @@ def load_desired(file: Path, allow_plaintext_secrets: bool) -> Any:
     from trunksync.config import load_desired as load
 
     return load(file, os.environ, allow_plaintext_secrets)
+
+
+def plan_options(function: F) -> F:
+    """--target, --replace, --prune and the safety threshold, for plan and apply."""
+    decorators = [
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="NAME",
+            help="Only this entry (repeatable).",
+        ),
+        click.option(
+            "--replace",
+            "replace",
+            multiple=True,
+            metavar="NAME",
+            help="Create a new trunk for this entry, record it, then deactivate the old "
+            "one (repeatable). The trunk id changes.",
+        ),
+        click.option(
+            "--prune",
+            is_flag=True,
+            help="Deactivate orphans: trunks in the state that are gone from the file.",
+        ),
+        click.option(
+            "--max-deactivate-share",
+            type=click.FloatRange(0, 1),
+            default=0.3,
+            show_default=True,
+            help="Refuse to deactivate more than this share of the managed trunks "
+            "(when there are 10 or more).",
+        ),
+        click.option("--force", is_flag=True, help="Deactivate beyond --max-deactivate-share."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def no_color_option(function: F) -> F:
+    return click.option(
+        "--no-color", is_flag=True, help="No colours (also: the NO_COLOR variable)."
+    )(function)
+
+
+def make_options(
+    desired: Any, state: Any, targets: tuple[str, ...], replace: tuple[str, ...], prune: bool
+) -> Any:
+    """PlanOptions from the flags, refusing names that match nothing."""
+    from trunksync.errors import TrunksyncError
+    from trunksync.plan import PlanOptions
+
+    in_file = {trunk.name for trunk in desired.trunks}
+    known = in_file | set(state.trunks)
+    for name in targets:
+        if name not in known:
+            raise TrunksyncError(f"--target {name!r} matches no entry{_did_you_mean(name, known)}")
+    for name in replace:
+        if name not in in_file or name not in state.trunks:
+            raise TrunksyncError(
+                f"--replace {name!r}: only an entry that is both in the file and in the state "
+                f"can be replaced{_did_you_mean(name, in_file & set(state.trunks))}"
+            )
+    return PlanOptions(frozenset(targets), frozenset(replace), prune)
+
+
+def _did_you_mean(name: str, names: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def echo_plan_text(text: str, no_color: bool) -> None:
+    from trunksync.terminal import colorize_plan_text, use_color
+
+    if use_color(no_color, sys.stdout):
+        text = colorize_plan_text(text)
+    click.echo(text, nl=False)
+
+
+def step_summary(markdown: str) -> None:
+    from trunksync.render_markdown import append_step_summary
+
+    append_step_summary(markdown, os.environ)
