@@ -426,3 +426,21 @@ def test_lock_of_a_killed_holder_is_free_for_the_next_run(tmp_path: Path) -> Non
         info = json.loads(store.lock_info_path.read_text())
         assert info["pid"] == os.getpid()
         assert info["command"] == "next run"
+
+
+def test_to_json_is_exactly_sorted_indented_json(tmp_path: Path) -> None:
+    import json as stdlib_json
+
+    from trunksync.state import Intent, RetiredTrunk, TrunkRecord
+
+    state = State.new()
+    state.trunks["Zürich ✓"] = TrunkRecord(
+        trunk_id="ST_1", trunk_type="twilio", config={"numbers": ["+1555"], "address": "a.b"},
+        secret_fingerprints={"password": "hmac-sha256:00:11"}, created_at="t",
+    )  # fmt: skip
+    state.intents["A"] = Intent(trunk_type="exotel", request_fingerprint="f", started_at="t")
+    state.retired["ST_2"] = RetiredTrunk(name="B", since="t")
+    expected = stdlib_json.dumps(
+        state.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False
+    )
+    assert state.to_json() == (expected + "\n").encode()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from functools import partial
 from typing import NamedTuple
@@ -21,8 +21,8 @@ from trunksync import fingerprints
 from trunksync.client import OutcomeUnknown, PlatformClient
 from trunksync.config import DesiredTrunk
 from trunksync.errors import ApiError
-from trunksync.journal import Journal
-from trunksync.plan import PRUNE, REPLACE, RETIRE, Change
+from trunksync.journal import Journal, Mutation
+from trunksync.plan import CREATING, PRUNE, REPLACE, RETIRE, Change
 from trunksync.reconcile import (
     ABSENT,
     ADOPT,
@@ -95,22 +95,33 @@ class Settler:
             self._sleep((latest - self._clock()).total_seconds())
             fresh = self._client.list_trunks()
             resolutions = [self._resolve(name, intent, fresh) for name, intent in intents.items()]
-        for resolution in resolutions:
-            self.record(resolution, intents[resolution.name])
+        mutations = [mutation_for(r, intents[r.name]) for r in resolutions]
+        if any(mutations):
+            self._journal.commit(lambda state: [m(state) for m in mutations if m])
         return resolutions
-
-    def record(self, resolution: Resolution, intent: Intent) -> None:
-        name = resolution.name
-        if resolution.kind == ADOPT:
-            found = resolution.candidates[0]
-            record = intent.record(found.trunk_id, found.created_at or utc_now())
-            self._journal.commit(lambda state: _set_record(state, name, record, intent))
-        elif resolution.kind == ABSENT:
-            self._journal.commit(lambda state: forget_intent(state, name))
 
     def _resolve(self, name: str, intent: Intent, remote: list[RemoteTrunk]) -> Resolution:
         known = self._journal.read(State.known_ids)
         return resolve_intent(name, intent, remote, known)
+
+
+def mutation_for(resolution: Resolution, intent: Intent) -> Mutation | None:
+    """What a resolution changes in the state: adopt the trunk, or forget the intent."""
+    name = resolution.name
+    if resolution.kind == ADOPT:
+        found = resolution.candidates[0]
+        record = intent.record(found.trunk_id, found.created_at or utc_now())
+        return lambda state: _set_record(state, name, record, intent)
+    if resolution.kind == ABSENT:
+        return lambda state: forget_intent(state, name)
+    return None
+
+
+class _Handoff(threading.local):
+    """Per worker: the next change, and its intent if it was written already."""
+
+    change: Change | None = None
+    intent: Intent | None = None
 
 
 class Applier:
@@ -124,42 +135,100 @@ class Applier:
         self._parallelism = max(1, parallelism)
         self._settler = settler
         self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._handoff = _Handoff()
+        self._failure: BaseException | None = None
         self.interrupted = False
 
     def stop(self) -> None:
         self._stopping.set()
 
-    def run(self, creates: list[Change], report: Report) -> list[Result]:
-        results: list[Result] = []
-        pending = list(creates)
-        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="create") as pool:
-            running: set[Future[Result]] = set()
-            while (pending and not self._stopping.is_set()) or running:
-                while pending and len(running) < self._parallelism and not self._stopping.is_set():
-                    running.add(pool.submit(self.carry_out, pending.pop(0)))
-                try:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt:
-                    # First Ctrl-C: start nothing new, let in-flight creates land
-                    # and be recorded. A second one is not caught here.
-                    if self._stopping.is_set():
-                        raise
-                    self.interrupted = True
-                    self.stop()
-                    continue
-                for future in done:
-                    results.append(future.result())
-                    report(results[-1])
-        return results
+    def run(self, changes: list[Change], report: Report) -> list[Result]:
+        """Carry out `changes` with `parallelism` workers; `report` each result once durable."""
+        self._pending = deque(changes)
+        self._results: list[Result] = []
+        self._report = report
+        workers = [
+            threading.Thread(target=self._work, name=f"apply-{n}", daemon=True)
+            for n in range(min(self._parallelism, len(changes)))
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            self._join(worker)
+        if self._failure is not None:
+            raise self._failure
+        return self._results
 
-    def carry_out(self, change: Change) -> Result:
-        """One change of the plan: a create (maybe replacing a trunk) or a deactivation."""
+    def _join(self, worker: threading.Thread) -> None:
+        while worker.is_alive():
+            try:
+                worker.join()
+            except KeyboardInterrupt:
+                # First Ctrl-C: start nothing new, let in-flight creates land
+                # and be recorded. A second one is not caught here.
+                if self._stopping.is_set():
+                    raise
+                self.interrupted = True
+                self.stop()
+
+    def _work(self) -> None:
+        change, intent = self._take(), None
+        try:
+            while change is not None:
+                self._handoff.change = self._handoff.intent = None
+                result = self.carry_out(change, intent)
+                with self._lock:
+                    self._results.append(result)
+                    self._report(result)
+                change, intent = self._handoff.change, self._handoff.intent
+        except BaseException as error:  # a failed state write: stop everything, say why
+            self._failure = self._failure or error
+            self.stop()
+
+    def _take(self) -> Change | None:
+        with self._lock:
+            if self._stopping.is_set() or not self._pending:
+                return None
+            return self._pending.popleft()
+
+    def _close(self, mutation: Mutation | None) -> None:
+        """The last write of a change; it also carries the next change's intent.
+
+        So a worker waits for one write per create, not two: the next request's
+        intent becomes durable together with the previous answer.
+        """
+        following = self._take()
+        intent = None
+        if following is not None and following.action in CREATING and following.desired:
+            intent = new_intent(following.desired, _replaced_id(following))
+        self._handoff.change, self._handoff.intent = following, intent
+        if mutation is None and intent is None:
+            return
+
+        def both(state: State) -> None:
+            if mutation is not None:
+                mutation(state)
+            if following is not None and intent is not None:
+                state.intents[following.name] = intent
+
+        self._journal.commit(both)
+
+    def carry_out(self, change: Change, intent: Intent | None = None) -> Result:
+        """One change of the plan: a create (maybe replacing a trunk) or a deactivation.
+
+        `intent` is this change's intent when it was written already.
+        """
         if change.action in (PRUNE, RETIRE):
             return self.deactivate_one(change)
         assert change.desired is not None  # creating changes always carry their entry
-        replaces = change.trunk_id if change.action == REPLACE else None
-        result = self.create_one(change.desired, replaces)
-        if replaces is None or result.status != CREATED:
+        replaces = _replaced_id(change)
+        final = self._close if replaces is None else _plain_commit(self._journal)
+        result = self.create_one(change.desired, replaces, intent, final)
+        if replaces is None:
+            return result
+        if result.status != CREATED:
+            self._close(None)
             return result
         return self._retire(change.name, replaces, result)
 
@@ -168,41 +237,53 @@ class Applier:
         try:
             self._client.deactivate(trunk_id)
         except ApiError as error:
+            self._close(None)
             return Result(change.name, FAILED, trunk_id, f"not deactivated: {error}")
         if change.action == PRUNE:
-            self._journal.commit(lambda state: _forget_trunk(state, change.name, trunk_id))
+            self._close(lambda state: _forget_trunk(state, change.name, trunk_id))
         else:
-            self._journal.commit(lambda state: state.retired.pop(trunk_id, None))
+            self._close(lambda state: state.retired.pop(trunk_id, None))
         return Result(change.name, DEACTIVATED, trunk_id)
 
     def _retire(self, name: str, old_id: str, created: Result) -> Result:
         try:
             self._client.deactivate(old_id)
         except ApiError as error:
+            self._close(None)
             message = f"replaced {old_id}, not deactivated yet ({error}); apply retries it"
             return created._replace(message=message)
-        self._journal.commit(lambda state: state.retired.pop(old_id, None))
+        self._close(lambda state: state.retired.pop(old_id, None))
         return created._replace(message=f"replaced {old_id}, now deactivated")
 
-    def create_one(self, trunk: DesiredTrunk, replaces: str | None = None) -> Result:
-        """Create one trunk; resolve an unknown outcome before ever sending again."""
+    def create_one(
+        self,
+        trunk: DesiredTrunk,
+        replaces: str | None = None,
+        intent: Intent | None = None,
+        final: Callable[[Mutation | None], None] | None = None,
+    ) -> Result:
+        """Create one trunk; resolve an unknown outcome before ever sending again.
+
+        `final` makes the last write (by default, a plain commit).
+        """
+        last = final or _plain_commit(self._journal)
         for _ in range(MAX_ATTEMPTS):
-            intent = self._begin(trunk, replaces)
+            intent = intent or self._begin(trunk, replaces)
             try:
                 trunk_id = self._client.create_trunk(trunk.request_body(), redact=_secrets(trunk))
             except OutcomeUnknown as error:
-                settled = self._settle(trunk.name, intent, error)
+                settled = self._settle(trunk.name, intent, error, last)
                 if settled is not None:
                     return settled
-                continue  # surely not created: sending again is safe
+                intent = None  # surely not created: a new intent, then send again
+                continue
             except ApiError as error:
-                self._journal.commit(lambda state: forget_intent(state, trunk.name))
+                last(partial(forget_intent, name=trunk.name))
                 return Result(trunk.name, FAILED, message=str(error))
             record = intent.record(trunk_id, utc_now())
-            self._journal.commit(
-                partial(_set_record, name=trunk.name, record=record, intent=intent)
-            )
+            last(partial(_set_record, name=trunk.name, record=record, intent=intent))
             return Result(trunk.name, CREATED, trunk_id)
+        last(None)
         return Result(trunk.name, FAILED, message=f"not created after {MAX_ATTEMPTS} attempts")
 
     def _begin(self, trunk: DesiredTrunk, replaces: str | None) -> Intent:
@@ -210,21 +291,43 @@ class Applier:
         self._journal.commit(lambda state: state.intents.__setitem__(trunk.name, intent))
         return intent
 
-    def _settle(self, name: str, intent: Intent, error: OutcomeUnknown) -> Result | None:
+    def _settle(
+        self,
+        name: str,
+        intent: Intent,
+        error: OutcomeUnknown,
+        last: Callable[[Mutation | None], None],
+    ) -> Result | None:
         try:
             resolution = self._settler.resolve(name, intent, answered=error.answered)
         except ApiError as list_error:
+            last(None)
             message = f"{error}; the platform could not be checked ({list_error}); run apply again"
             return Result(name, UNKNOWN, message=message)
-        self._settler.record(resolution, intent)
+        mutation = mutation_for(resolution, intent)
+        if resolution.kind == ABSENT:
+            assert mutation is not None
+            self._journal.commit(mutation)
+            return None
+        last(mutation)
         if resolution.kind == ADOPT:
             trunk_id = resolution.candidates[0].trunk_id
             return Result(name, CREATED, trunk_id, f"adopted after: {error}")
-        if resolution.kind == ABSENT:
-            return None
         if resolution.kind == AMBIGUOUS:
             return Result(name, UNKNOWN, message=ambiguity_message(resolution))
         return Result(name, UNKNOWN, message=foreign_message(name, resolution.candidates))
+
+
+def _plain_commit(journal: Journal) -> Callable[[Mutation | None], None]:
+    def commit(mutation: Mutation | None) -> None:
+        if mutation is not None:
+            journal.commit(mutation)
+
+    return commit
+
+
+def _replaced_id(change: Change) -> str | None:
+    return change.trunk_id if change.action == REPLACE else None
 
 
 def new_intent(trunk: DesiredTrunk, replaces: str | None = None) -> Intent:

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from trunksync.errors import LockError, StateError
 
@@ -80,6 +81,14 @@ class State(_Record):
     trunks: dict[str, TrunkRecord] = {}
     intents: dict[str, Intent] = {}
     retired: dict[str, RetiredTrunk] = {}
+    # name -> (record object, its encoded bytes): see to_json.
+    _fragments: dict[str, tuple[TrunkRecord, bytes]] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        # Equal states have equal fields; the encoding cache does not count.
+        return isinstance(other, State) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as BaseModel
 
     def known_ids(self) -> set[str]:
         """Every trunk id this state accounts for, replaced ones included."""
@@ -90,8 +99,51 @@ class State(_Record):
         return cls(format_version=FORMAT_VERSION, lineage=str(uuid.uuid4()), serial=0)
 
     def to_json(self) -> bytes:
-        data = self.model_dump(mode="json")
-        return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        """Sorted keys, 2-space indent, UTF-8: exactly the bytes of `json.dumps(...,
+        indent=2, sort_keys=True, ensure_ascii=False)`.
+
+        Apply writes the state after every batch of answers, so this is on its hot
+        path: each trunk record is encoded once (by pydantic's Rust encoder) and its
+        bytes reused for as long as the record object is unchanged.
+        """
+        head = self.model_dump(mode="json", exclude={"trunks"})
+        head["trunks"] = {}
+        text = _encode(head)
+        if not self.trunks:
+            return text + b"\n"
+        cache, trunks = self._fragments, self.trunks
+        if len(cache) > len(trunks):  # records were removed: drop what they left
+            for name in cache.keys() - trunks.keys():
+                del cache[name]
+        fragments = []
+        for name in sorted(trunks):
+            record = trunks[name]
+            cached = cache.get(name)
+            if cached is None or cached[0] is not record:
+                cached = cache[name] = (record, _fragment(name, record))
+            fragments.append(cached[1])
+        # `"trunks": {}` is the last key of the sorted top level: open it up.
+        body = b"{\n" + b",\n".join(fragments) + b"\n  }"
+        return text[: -len(b"{}\n}")] + body + b"\n}\n"
+
+
+def _encode(value: Any) -> bytes:
+    return pydantic_core.to_json(_sorted(value), indent=2)
+
+
+def _fragment(name: str, record: TrunkRecord) -> bytes:
+    """`    "name": {record}` indented as a value inside "trunks"."""
+    encoded = _encode({name: record.model_dump(mode="json")})
+    # Drop the wrapping "{\n" and "\n}", and indent one level more (2 -> 4 spaces).
+    return b"\n".join(b"  " + line for line in encoded[2:-2].split(b"\n"))
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
 
 
 def utc_now() -> str:
