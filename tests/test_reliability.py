@@ -250,8 +250,7 @@ def test_garbage_answers_never_lose_a_trunk(emulator: EmulatorHandle, trunks_fil
     desired = load_desired(trunks_file, SECRET_ENV)
     store = StateStore(STATE)
     journal = Journal(store, store.load())
-    with PlatformClient(emulator.url, API_KEY) as client:
-        client._http._transport = httpx.MockTransport(garbage)  # a server that answers garbage
+    with PlatformClient(emulator.url, API_KEY, transport=httpx.MockTransport(garbage)) as client:
         applier = Applier(client, journal, 2, Settler(client, journal, timeout=1))
         results = applier.run(compute_plan(desired, journal.state).creates(), lambda r: None)
     assert sorted(r.status for r in results) == ["created", "created"]

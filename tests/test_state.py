@@ -337,7 +337,7 @@ def test_store_save_failure_keeps_old_file_and_no_temp(
 
     monkeypatch.setattr(os, "fsync", failing)
     current.trunks["x"] = _record()
-    with pytest.raises(OSError):
+    with pytest.raises(StateError, match="No space left on device"):
         store.save(current)
     assert store.path.read_bytes() == before
     assert not any(name.endswith(".tmp") for name in _listing(store.path.parent))
@@ -444,3 +444,19 @@ def test_to_json_is_exactly_sorted_indented_json(tmp_path: Path) -> None:
         state.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False
     )
     assert state.to_json() == (expected + "\n").encode()
+
+
+def test_a_failed_write_is_a_state_error_and_keeps_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = StateStore(tmp_path / "state" / "trunks.json")
+    store.save(State.new())
+    before = store.path.read_bytes()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full_disk)
+    with pytest.raises(StateError, match=r"cannot write the state .*No space left on device"):
+        store.save(store.load())
+    assert store.path.read_bytes() == before

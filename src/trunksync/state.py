@@ -14,7 +14,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -81,8 +81,8 @@ class State(_Record):
     trunks: dict[str, TrunkRecord] = {}
     intents: dict[str, Intent] = {}
     retired: dict[str, RetiredTrunk] = {}
-    # name -> (record object, its encoded bytes): see to_json.
-    _fragments: dict[str, tuple[TrunkRecord, bytes]] = PrivateAttr(default_factory=dict)
+    # id(entry) -> (entry, its name, its encoded bytes): see to_json.
+    _fragments: dict[int, tuple[BaseModel, str, bytes]] = PrivateAttr(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         # Equal states have equal fields; the encoding cache does not count.
@@ -103,37 +103,50 @@ class State(_Record):
         indent=2, sort_keys=True, ensure_ascii=False)`.
 
         Apply writes the state after every batch of answers, so this is on its hot
-        path: each trunk record is encoded once (by pydantic's Rust encoder) and its
-        bytes reused for as long as the record object is unchanged.
+        path: each trunk record and intent is encoded once (by pydantic's Rust
+        encoder) and its bytes reused for as long as that object is in the state.
         """
-        head = self.model_dump(mode="json", exclude={"trunks"})
-        head["trunks"] = {}
-        text = _encode(head)
-        if not self.trunks:
-            return text + b"\n"
-        cache, trunks = self._fragments, self.trunks
-        if len(cache) > len(trunks):  # records were removed: drop what they left
-            for name in cache.keys() - trunks.keys():
-                del cache[name]
+        members = [
+            ("format_version", _encode(self.format_version)),
+            ("lineage", _encode(self.lineage)),
+            ("serial", _encode(self.serial)),
+            ("intents", self._section(self.intents)),
+            ("retired", self._section(self.retired)),
+            ("trunks", self._section(self.trunks)),
+        ]
+        lines = [b'  "' + key.encode() + b'": ' + value for key, value in sorted(members)]
+        return b"{\n" + b",\n".join(lines) + b"\n}\n"
+
+    def _section(self, items: Mapping[str, BaseModel]) -> bytes:
+        """A top-level mapping's value, built from cached per-entry fragments."""
+        if not items:
+            return b"{}"
+        cache = self._fragments
         fragments = []
-        for name in sorted(trunks):
-            record = trunks[name]
-            cached = cache.get(name)
-            if cached is None or cached[0] is not record:
-                cached = cache[name] = (record, _fragment(name, record))
-            fragments.append(cached[1])
-        # `"trunks": {}` is the last key of the sorted top level: open it up.
-        body = b"{\n" + b",\n".join(fragments) + b"\n  }"
-        return text[: -len(b"{}\n}")] + body + b"\n}\n"
+        for name in sorted(items):
+            entry = items[name]
+            cached = cache.get(id(entry))
+            if cached is None or cached[0] is not entry or cached[1] != name:
+                cached = cache[id(entry)] = (entry, name, _fragment(name, entry))
+            fragments.append(cached[2])
+        if len(cache) > 4 * (len(self.trunks) + len(self.intents) + len(self.retired)) + 64:
+            live = {
+                id(e)
+                for section in (self.trunks, self.intents, self.retired)
+                for e in section.values()
+            }
+            for key in cache.keys() - live:
+                del cache[key]
+        return b"{\n" + b",\n".join(fragments) + b"\n  }"
 
 
 def _encode(value: Any) -> bytes:
     return pydantic_core.to_json(_sorted(value), indent=2)
 
 
-def _fragment(name: str, record: TrunkRecord) -> bytes:
-    """`    "name": {record}` indented as a value inside "trunks"."""
-    encoded = _encode({name: record.model_dump(mode="json")})
+def _fragment(name: str, entry: BaseModel) -> bytes:
+    """`    "name": {entry}` indented as a value inside a top-level mapping."""
+    encoded = _encode({name: entry.model_dump(mode="json")})
     # Drop the wrapping "{\n" and "\n}", and indent one level more (2 -> 4 spaces).
     return b"\n".join(b"  " + line for line in encoded[2:-2].split(b"\n"))
 
@@ -189,11 +202,17 @@ class StateStore:
 
     def write_bytes(self, data: bytes) -> None:
         """Replace the file with serialized state; the first write of a run keeps a backup."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._backed_up and self.path.exists():
-            _replace_with_link(self.path, self.backup_path)
-        self._backed_up = True
-        atomic_write(self.path, data)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._backed_up and self.path.exists():
+                _replace_with_link(self.path, self.backup_path)
+            self._backed_up = True
+            atomic_write(self.path, data)
+        except OSError as error:
+            raise StateError(
+                f"cannot write the state {self.path}: {error.strerror or error}; it still holds "
+                "its last complete version, and the next apply resolves any create in flight"
+            ) from None
 
     @contextlib.contextmanager
     def locked(self, timeout: float = 0, command: str = "trunksync") -> Iterator[None]:

@@ -133,7 +133,7 @@ def _apply(
     store = StateStore(state_path)
     with (
         store.locked(lock_timeout, "trunksync apply"),
-        PlatformClient(url, key, max_connections=parallelism, timeout=timeout) as client,
+        PlatformClient(url, key, timeout=timeout) as client,
     ):
         journal = Journal(store, store.load())
         if saved is not None:

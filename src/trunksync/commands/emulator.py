@@ -6,24 +6,15 @@ command: `trunksync --help` and the other commands never pay for them.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import click
 
 from trunksync.emulator.config import FAULT_KINDS, NO_FAULT, EmulatorConfig
 from trunksync.errors import TrunksyncError
+from trunksync.loopback import is_loopback
 
 MISSING_EXTRA = "the emulator needs the optional extra: pip install 'trunksync[emulator]'"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # any other name may resolve anywhere
 
 
 def _parse_kinds(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
