@@ -177,7 +177,10 @@ def echo_plan_text(text: str, no_color: bool) -> None:
     click.echo(text, nl=False)
 
 
-def step_summary(markdown: str) -> None:
+def step_summary(render: Callable[[], str]) -> None:
+    """Append `render()` to $GITHUB_STEP_SUMMARY; rendered only when that is set."""
+    if not os.environ.get("GITHUB_STEP_SUMMARY"):
+        return
     from trunksync.render_markdown import append_step_summary
 
-    append_step_summary(markdown, os.environ)
+    append_step_summary(render(), os.environ)

@@ -235,7 +235,7 @@ def _finish(
     as_json: bool,
     detailed_exitcode: bool,
 ) -> None:
-    from trunksync import render, render_markdown
+    from trunksync import render
     from trunksync.plan import CONFLICT
 
     counts = render.results_summary(results)
@@ -257,7 +257,7 @@ def _finish(
         )
     else:
         click.echo("Nothing to create.")
-    step_summary(render_markdown.apply_markdown(the_plan, results))
+    step_summary(lambda: _apply_markdown(the_plan, results))
     if interrupted:
         raise Interrupted(
             "interrupted: in-flight creates were recorded; run apply again to continue"
@@ -270,3 +270,9 @@ def _finish(
         )
     if detailed_exitcode and results:
         raise click.exceptions.Exit(2)
+
+
+def _apply_markdown(the_plan: Plan, results: list[Result]) -> str:
+    from trunksync.render_markdown import apply_markdown
+
+    return apply_markdown(the_plan, results)

@@ -114,7 +114,7 @@ def plan(
         )
         if output_format == "text":
             click.echo(f"\nSaved the plan to {out}: apply it with `trunksync apply {out}`.")
-    step_summary(render_markdown.plan_markdown(the_plan))
+    step_summary(lambda: render_markdown.plan_markdown(the_plan))
     if detailed_exitcode and the_plan.has_changes:
         ctx.exit(2)
 
