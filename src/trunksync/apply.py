@@ -148,9 +148,19 @@ class Applier:
         self._pending = deque(changes)
         self._results: list[Result] = []
         self._report = report
+        firsts = [self._take() for _ in range(min(self._parallelism, len(changes)))]
+        intents = {c.name: _intent_for(c) for c in firsts if c is not None and c.action in CREATING}
+        if intents:  # the first requests' intents, all in one write
+            self._journal.commit(lambda state: state.intents.update(intents))
         workers = [
-            threading.Thread(target=self._work, name=f"apply-{n}", daemon=True)
-            for n in range(min(self._parallelism, len(changes)))
+            threading.Thread(
+                target=self._work,
+                args=(first, intents.get(first.name)),
+                name=f"apply-{n}",
+                daemon=True,  # a second Ctrl-C must not wait for them
+            )
+            for n, first in enumerate(firsts)
+            if first is not None
         ]
         for worker in workers:
             worker.start()
@@ -172,8 +182,9 @@ class Applier:
                 self.interrupted = True
                 self.stop()
 
-    def _work(self) -> None:
-        change, intent = self._take(), None
+    def _work(self, first: Change, first_intent: Intent | None) -> None:
+        change: Change | None = first
+        intent = first_intent
         try:
             while change is not None:
                 self._handoff.change = self._handoff.intent = None
@@ -200,8 +211,8 @@ class Applier:
         """
         following = self._take()
         intent = None
-        if following is not None and following.action in CREATING and following.desired:
-            intent = new_intent(following.desired, _replaced_id(following))
+        if following is not None and following.action in CREATING:
+            intent = _intent_for(following)
         self._handoff.change, self._handoff.intent = following, intent
         if mutation is None and intent is None:
             return
@@ -324,6 +335,11 @@ def _plain_commit(journal: Journal) -> Callable[[Mutation | None], None]:
             journal.commit(mutation)
 
     return commit
+
+
+def _intent_for(change: Change) -> Intent:
+    assert change.desired is not None  # creating changes always carry their entry
+    return new_intent(change.desired, _replaced_id(change))
 
 
 def _replaced_id(change: Change) -> str | None:
