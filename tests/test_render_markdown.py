@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from trunksync.apply import Result
 from trunksync.errors import TrunksyncError
 from trunksync.plan import CHANGED, CREATE, NOOP, ORPHAN, Change, FieldChange, Plan
 from trunksync.render_markdown import (
@@ -16,6 +15,7 @@ from trunksync.render_markdown import (
     escape,
     plan_markdown,
 )
+from trunksync.results import Result
 
 
 def change(

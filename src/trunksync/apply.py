@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
-from typing import NamedTuple
 
 from trunksync import fingerprints
 from trunksync.client import OutcomeUnknown, PlatformClient
@@ -34,17 +33,10 @@ from trunksync.reconcile import (
     resolve_intent,
     settle_time,
 )
+from trunksync.results import CREATED, DEACTIVATED, FAILED, UNKNOWN, Result
 from trunksync.state import Intent, RetiredTrunk, State, TrunkRecord, utc_now
 
-CREATED, FAILED, UNKNOWN, DEACTIVATED = "created", "failed", "unknown", "deactivated"
 MAX_ATTEMPTS = 3
-
-
-class Result(NamedTuple):
-    name: str
-    status: str
-    trunk_id: str | None = None
-    message: str | None = None
 
 
 Report = Callable[[Result], None]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from trunksync.apply import CREATED, DEACTIVATED, FAILED, Result
 from trunksync.plan import (
     ADOPTED,
     CHANGED,
@@ -21,6 +20,7 @@ from trunksync.plan import (
     FieldChange,
     Plan,
 )
+from trunksync.results import CREATED, DEACTIVATED, FAILED, Result
 
 JSON_FORMAT_VERSION = 1
 SYMBOLS = {

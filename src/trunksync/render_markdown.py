@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from trunksync.apply import CREATED, DEACTIVATED, FAILED, UNKNOWN, Result
 from trunksync.errors import TrunksyncError
 from trunksync.plan import APPLIED, NOOP, ORPHAN, Change, FieldChange, Plan
 from trunksync.render import SYMBOLS, _value, results_summary, summary_line
+from trunksync.results import CREATED, DEACTIVATED, FAILED, UNKNOWN, Result
 
 NOOP_LIMIT = 1000
 RESULT_SYMBOLS = {CREATED: "+", DEACTIVATED: "-", FAILED: "x", UNKNOWN: "?"}

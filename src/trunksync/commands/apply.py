@@ -29,12 +29,13 @@ from trunksync.defaults import DEFAULT_FILE, DEFAULT_PARALLELISM, DEFAULT_STATE
 from trunksync.errors import ApplyFailed, Interrupted, TrunksyncError
 
 if TYPE_CHECKING:
-    from trunksync.apply import Result, Settler
+    from trunksync.apply import Settler
     from trunksync.client import PlatformClient
     from trunksync.journal import Journal
     from trunksync.plan import Plan
     from trunksync.planfile import SavedPlan
     from trunksync.reconcile import Resolution
+    from trunksync.results import Result
 
 
 @click.command()
@@ -206,7 +207,8 @@ def _run(
     as_json: bool,
 ) -> tuple[list[Result], bool]:
     from trunksync import render
-    from trunksync.apply import CREATED, DEACTIVATED, Applier
+    from trunksync.apply import Applier
+    from trunksync.results import CREATED, DEACTIVATED
     from trunksync.terminal import Progress
 
     changes = the_plan.creates()

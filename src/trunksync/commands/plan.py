@@ -83,7 +83,6 @@ def plan(
     GITHUB_STEP_SUMMARY is set, a markdown summary is appended to it.
     """
     from trunksync import planfile, render, render_markdown
-    from trunksync.client import check_api_url
     from trunksync.plan import check_safety, compute_plan
     from trunksync.state import StateStore
 
@@ -102,6 +101,8 @@ def plan(
     else:
         echo_plan_text(render.plan_text(the_plan), no_color)
     if out is not None:
+        from trunksync.client import check_api_url
+
         planfile.save(
             out,
             the_plan,
