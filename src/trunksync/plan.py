@@ -87,7 +87,6 @@ class Change(NamedTuple):
 
 class Plan(NamedTuple):
     changes: tuple[Change, ...]
-    refreshed: bool = False
 
     def summary(self) -> dict[str, int]:
         counts = Counter(change.action for change in self.changes)
@@ -132,7 +131,7 @@ def compute_plan(
         if not options.targets or retired.name in options.targets:
             note = "replaced earlier; its deactivation has not succeeded yet"
             changes.append(Change(retired.name, RETIRE, "", trunk_id, (), None, note))
-    return Plan(tuple(changes), refreshed=remote is not None)
+    return Plan(tuple(changes))
 
 
 def _orphan(name: str, record: TrunkRecord, view: _Remote | None, prune: bool) -> Change:
