@@ -78,7 +78,8 @@ class Settler:
     def resolve_all(self, remote: list[RemoteTrunk]) -> list[Resolution]:
         """Resolve every intent in the state (start of a run); record adoptions and absences."""
         intents = self._journal.read(lambda state: dict(state.intents))
-        resolutions = [self._resolve(name, intent, remote) for name, intent in intents.items()]
+        known = self._journal.read(State.known_ids)
+        resolutions = [resolve_intent(n, i, remote, known) for n, i in intents.items()]
         latest = max(
             (settle_time(intents[r.name], self._timeout) for r in resolutions if r.kind == ABSENT),
             default=None,
@@ -86,7 +87,7 @@ class Settler:
         if latest is not None and latest > self._clock():
             self._sleep((latest - self._clock()).total_seconds())
             fresh = self._client.list_trunks()
-            resolutions = [self._resolve(name, intent, fresh) for name, intent in intents.items()]
+            resolutions = [resolve_intent(n, i, fresh, known) for n, i in intents.items()]
         mutations = [mutation_for(r, intents[r.name]) for r in resolutions]
         if any(mutations):
             self._journal.commit(lambda state: [m(state) for m in mutations if m])

@@ -34,7 +34,6 @@ from trunksync.reconcile import (
     ambiguity_message,
     foreign_message,
     resolve_intent,
-    unknown_trunks,
 )
 from trunksync.state import State, TrunkRecord
 
@@ -106,6 +105,16 @@ class _Remote(NamedTuple):
     trunks: list[RemoteTrunk]
     active_ids: set[str]
     known_ids: set[str]
+    unknown_by_name: dict[str, list[RemoteTrunk]]  # active trunks the state does not know
+
+    @classmethod
+    def of(cls, remote: list[RemoteTrunk], state: State) -> _Remote:
+        known = state.known_ids()
+        unknown: dict[str, list[RemoteTrunk]] = {}
+        for trunk in remote:
+            if trunk.trunk_id not in known:
+                unknown.setdefault(trunk.trunk_name, []).append(trunk)
+        return cls(remote, {t.trunk_id for t in remote}, known, unknown)
 
 
 DEFAULT_OPTIONS = PlanOptions()
@@ -118,9 +127,7 @@ def compute_plan(
     options: PlanOptions = DEFAULT_OPTIONS,
 ) -> Plan:
     """Compare every desired trunk with its record; file order, then the state's leftovers."""
-    view = (
-        None if remote is None else _Remote(remote, {t.trunk_id for t in remote}, state.known_ids())
-    )
+    view = None if remote is None else _Remote.of(remote, state)
     wanted = [t for t in desired.trunks if not options.targets or t.name in options.targets]
     changes = [_compare(trunk, state, view, options) for trunk in wanted]
     names = {trunk.name for trunk in desired.trunks}
@@ -185,7 +192,7 @@ def _compare(
         if differences
         else None
     )
-    extras = unknown_trunks(trunk.name, view.trunks, view.known_ids) if view else []
+    extras = view.unknown_by_name.get(trunk.name, []) if view else []
     if extras:
         extra = f"the platform also has {', '.join(t.trunk_id for t in extras)} with this name, "
         note = f"{note}; {extra}unknown to the state" if note else f"{extra}unknown to the state"
@@ -211,7 +218,7 @@ def _remote_conflict(trunk: DesiredTrunk, state: State, view: _Remote) -> Change
     """What the remote list says about an entry the state does not hold, if anything."""
     intent = state.intents.get(trunk.name)
     if intent is None:
-        found = unknown_trunks(trunk.name, view.trunks, view.known_ids)
+        found = view.unknown_by_name.get(trunk.name, [])
         if not found:
             return None
         return Change(
