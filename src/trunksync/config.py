@@ -7,7 +7,6 @@ All problems are collected and raised together as one ConfigError, each as
 from __future__ import annotations
 
 import contextlib
-import difflib
 import gc
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,7 +16,7 @@ from typing import Any, NamedTuple
 import yaml
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
-from trunksync.errors import ConfigError
+from trunksync.errors import ConfigError, did_you_mean
 from trunksync.models import FIELDS_BY_LEVEL, SECRET_FIELDS, DesiredFile
 from trunksync.yamlnodes import MERGE, NodeWalker
 
@@ -295,8 +294,7 @@ def _did_you_mean(field: str, loc: Sequence[int | str]) -> str:
     tagged = len(loc) > 2 and loc[2] in ("twilio", "exotel")
     depth = len(loc) - (1 if tagged else 0)
     level = "file" if depth == 1 else "trunk" if depth == 3 else str(loc[2])
-    matches = difflib.get_close_matches(field, FIELDS_BY_LEVEL.get(level, ()), n=1)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
+    return did_you_mean(field, FIELDS_BY_LEVEL.get(level, ()))
 
 
 def _check_duplicate_names(root: yaml.Node, data: Any, problems: _Problems) -> None:

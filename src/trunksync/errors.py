@@ -6,6 +6,9 @@ exactly one place (cli.main); nothing else prints tracebacks or exits.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class TrunksyncError(Exception):
     """A failure the user can act on; str(error) is the whole message."""
@@ -41,3 +44,9 @@ class Interrupted(TrunksyncError):
 
 class ApplyFailed(TrunksyncError):
     """Apply finished, but some trunks failed; the summary says which."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the closest candidate, or nothing."""
+    close = difflib.get_close_matches(name, sorted(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

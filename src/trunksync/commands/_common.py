@@ -145,28 +145,21 @@ def make_options(
     desired: Any, state: Any, targets: tuple[str, ...], replace: tuple[str, ...], prune: bool
 ) -> Any:
     """PlanOptions from the flags, refusing names that match nothing."""
-    from trunksync.errors import TrunksyncError
+    from trunksync.errors import TrunksyncError, did_you_mean
     from trunksync.plan import PlanOptions
 
     in_file = {trunk.name for trunk in desired.trunks}
     known = in_file | set(state.trunks)
     for name in targets:
         if name not in known:
-            raise TrunksyncError(f"--target {name!r} matches no entry{_did_you_mean(name, known)}")
+            raise TrunksyncError(f"--target {name!r} matches no entry{did_you_mean(name, known)}")
     for name in replace:
         if name not in in_file or name not in state.trunks:
             raise TrunksyncError(
                 f"--replace {name!r}: only an entry that is both in the file and in the state "
-                f"can be replaced{_did_you_mean(name, in_file & set(state.trunks))}"
+                f"can be replaced{did_you_mean(name, in_file & set(state.trunks))}"
             )
     return PlanOptions(frozenset(targets), frozenset(replace), prune)
-
-
-def _did_you_mean(name: str, names: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, sorted(names), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def echo_plan_text(text: str, no_color: bool) -> None:

@@ -7,7 +7,6 @@ has an unknown outcome (an intent) until apply has resolved it.
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from trunksync.commands._common import lock_timeout_option, state_option
-from trunksync.errors import TrunksyncError
+from trunksync.errors import TrunksyncError, did_you_mean
 
 if TYPE_CHECKING:
     from trunksync.state import State, StateStore, TrunkRecord
@@ -125,8 +124,7 @@ def _record(current: State, name: str, state_path: Path) -> TrunkRecord:
     """The record of `name`, or an error with a did-you-mean."""
     trunks = current.trunks
     if name not in trunks:
-        close = difflib.get_close_matches(name, list(trunks), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, trunks)
         raise TrunksyncError(f"no trunk named {name!r} in {state_path}{hint}")
     return trunks[name]
 
