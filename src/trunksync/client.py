@@ -120,8 +120,7 @@ class PlatformClient:
                 if "verify" not in self._settings:
                     https = str(self._settings["base_url"]).startswith("https:")
                     self._settings["verify"] = httpx.create_ssl_context() if https else False
-            client = self._local.client = httpx.Client(**self._settings)
-            with self._lock:
+                client = self._local.client = httpx.Client(**self._settings)
                 self._clients.append(client)
         return client
 
@@ -159,33 +158,28 @@ class PlatformClient:
             raise ApiError("unexpected answer from /sip/list (data is not a list)")
         return [_remote_trunk(item) for item in items]
 
-    def deactivate(self, trunk_id: str) -> bool:
-        """Deactivate a trunk; True if it was active, False if it was already gone.
+    def deactivate(self, trunk_id: str) -> None:
+        """Deactivate a trunk; one that is already gone counts as done.
 
         Deactivating is idempotent, so an unknown outcome is simply asked again.
         """
-        for attempt in range(self._retry.attempts):
+        attempts = self._retry.attempts
+        for attempt in range(1, attempts + 1):
             try:
                 response = self._send("DELETE", f"/sip/deactivate/{trunk_id}")
             except OutcomeUnknown:
-                if attempt + 1 == self._retry.attempts:
+                if attempt == attempts:
                     raise
                 continue
             if response.status_code == 404 or (
                 response.status_code == 400 and "already" in _server_message(response).lower()
             ):
-                return False
-            if response.status_code >= 500 and attempt + 1 < self._retry.attempts:
-                continue
-            if response.status_code >= 500:
+                return
+            if response.status_code < 500:
+                _raise_for_client_error(response, [])
+                return
+            if attempt == attempts:
                 raise OutcomeUnknown(_describe(response, []), answered=True)
-            _raise_for_client_error(response, [])
-            return True
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def check_key(self) -> dict[str, Any]:
-        data = _data(self._checked("GET", "/auth/check-key"))
-        return data if isinstance(data, dict) else {}
 
     def _checked(self, method: str, path: str) -> httpx.Response:
         """A read-like call: any failure is an ApiError with the server's message."""
