@@ -125,8 +125,9 @@ class State(_Record):
         fragments = []
         for name in sorted(items):
             entry = items[name]
+            # The cache holds the entry itself, so its id cannot be reused meanwhile.
             cached = cache.get(id(entry))
-            if cached is None or cached[0] is not entry or cached[1] != name:
+            if cached is None or cached[1] != name:
                 cached = cache[id(entry)] = (entry, name, _fragment(name, entry))
             fragments.append(cached[2])
         if len(cache) > 4 * (len(self.trunks) + len(self.intents) + len(self.retired)) + 64:
