@@ -35,7 +35,7 @@ from trunksync.reconcile import (
     foreign_message,
     resolve_intent,
 )
-from trunksync.state import State, TrunkRecord
+from trunksync.state import Intent, State, TrunkRecord
 
 CREATE, NOOP, CHANGED, ORPHAN = "create", "noop", "changed", "orphan"
 RECREATE, ADOPTED, CONFLICT = "recreate", "adopt", "conflict"
@@ -202,7 +202,7 @@ def _compare(
 def _create(trunk: DesiredTrunk, state: State, view: _Remote | None) -> Change:
     intent = state.intents.get(trunk.name)
     if view is not None:
-        conflict = _remote_conflict(trunk, state, view)
+        conflict = _remote_conflict(trunk, intent, view)
         if conflict is not None:
             return conflict
     note = None
@@ -214,9 +214,8 @@ def _create(trunk: DesiredTrunk, state: State, view: _Remote | None) -> Change:
     return Change(trunk.name, CREATE, trunk.trunk_type, None, _create_fields(trunk), trunk, note)
 
 
-def _remote_conflict(trunk: DesiredTrunk, state: State, view: _Remote) -> Change | None:
+def _remote_conflict(trunk: DesiredTrunk, intent: Intent | None, view: _Remote) -> Change | None:
     """What the remote list says about an entry the state does not hold, if anything."""
-    intent = state.intents.get(trunk.name)
     if intent is None:
         found = view.unknown_by_name.get(trunk.name, [])
         if not found:

@@ -124,6 +124,7 @@ def _apply(
     no_color: bool,
 ) -> None:
     from trunksync import planfile as planfiles
+    from trunksync import render
     from trunksync.apply import Settler
     from trunksync.client import PlatformClient, check_api_url
     from trunksync.journal import Journal
@@ -153,17 +154,11 @@ def _apply(
             planfiles.check_changes(saved, the_plan)
             planfiles.check_secrets(saved, the_plan)
         if not as_json:
-            echo_plan_text(_plan_text(the_plan), no_color)
+            echo_plan_text(render.plan_text(the_plan), no_color)
         if the_plan.creates() and not auto_approve:
             _confirm(len(the_plan.creates()))
         results, interrupted = _run(client, journal, settler, the_plan, parallelism, as_json)
     _finish(the_plan, results, interrupted, as_json, detailed_exitcode)
-
-
-def _plan_text(the_plan: Plan) -> str:
-    from trunksync import render
-
-    return render.plan_text(the_plan)
 
 
 def _report_resolutions(resolutions: list[Resolution], as_json: bool) -> None:
