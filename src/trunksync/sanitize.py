@@ -1,0 +1,107 @@
+"""The one place that makes untrusted text safe to print.
+
+Everything a server, a file or an environment says is data. Before any
+renderer (text, JSON, markdown, step summary, error messages) shows it:
+- `printable` escapes what a terminal or a log would interpret (C0, C1, DEL,
+  bidi controls, line and paragraph separators), so one value is one line;
+- `Scrubber` removes every secret in raw, JSON-escaped and URL-encoded form,
+  and any 8-character piece of one (a message cut in the middle of a secret);
+- `bounded` cuts to a length, after scrubbing, never before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+REDACTED = "(sensitive)"
+# Bidi embeddings, overrides and isolates, and the marks that steer them.
+BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+FRAGMENT = 8  # any run this long of a secret counts as a leak
+MAX_MESSAGE = 300
+
+
+def is_unsafe_char(char: str) -> bool:
+    """Control characters (C0, C1, DEL), bidi controls, and line/paragraph separators."""
+    return char in BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(sorted(BIDI)) + "]")
+
+
+def has_unsafe_chars(text: str) -> bool:
+    return _UNSAFE.search(text) is not None
+
+
+def printable(text: str) -> str:
+    """`text` with every unsafe character written as a visible escape (`\\x1b`, `\\u202e`)."""
+    if _UNSAFE.search(text) is None:
+        return text  # the common case, at the cost of one regex scan
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Scrubber:
+    """Removes secrets, in every form they may be echoed in, from a text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret:
+                forms.update(_forms(secret))
+        self._whole = sorted(forms, key=len, reverse=True)
+        self._pieces = {
+            form[start : start + FRAGMENT]
+            for form in forms
+            for start in range(len(form) - FRAGMENT + 1)
+        }
+
+    def with_secrets(self, secrets: Iterable[str]) -> Scrubber:
+        return Scrubber([*self._whole, *secrets])
+
+    def scrub(self, text: str) -> str:
+        for form in self._whole:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        if not self._pieces or len(text) < FRAGMENT:
+            return text
+        hidden = [False] * len(text)
+        found = False
+        for start in range(len(text) - FRAGMENT + 1):
+            if text[start : start + FRAGMENT] in self._pieces:
+                hidden[start : start + FRAGMENT] = [True] * FRAGMENT
+                found = True
+        if not found:
+            return text
+        out: list[str] = []
+        for index, char in enumerate(text):
+            if not hidden[index]:
+                out.append(char)
+            elif index == 0 or not hidden[index - 1]:
+                out.append(REDACTED)
+        return "".join(out)
+
+    def clean(self, text: str, limit: int = MAX_MESSAGE) -> str:
+        """Scrubbed, escaped, then bounded: what any message from outside becomes."""
+        return bounded(printable(self.scrub(text)), limit)
+
+
+def _forms(secret: str) -> set[str]:
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+    }
