@@ -65,6 +65,22 @@ class _QuietDrops(logging.Filter):
         return True
 
 
+class _ClosingServer(uvicorn.Server):
+    """A uvicorn server that closes the emulator's store once connections are closed.
+
+    Here and not after run() returns: on SIGTERM/SIGINT uvicorn re-raises the
+    signal at the end of run(), which kills the process before any code after it.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._emulator_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        close_app(self._emulator_app)
+
+
 def _uvicorn_server(app: FastAPI, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
@@ -77,7 +93,7 @@ def _uvicorn_server(app: FastAPI, log_level: str) -> uvicorn.Server:
     error_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _QuietDrops) for f in error_log.filters):
         error_log.addFilter(_QuietDrops())
-    return uvicorn.Server(config)
+    return _ClosingServer(config, app)
 
 
 def serve(
@@ -89,10 +105,19 @@ def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn handles both and shuts down cleanly)."""
     app = create_app(config)  # first, so a bad data file fails before we bind
-    sock = bind_socket(host, port)
-    with sock:
-        announce(url_for(host, sock))
-        _uvicorn_server(app, log_level).run(sockets=[sock])
+    try:
+        sock = bind_socket(host, port)
+        with sock:
+            announce(url_for(host, sock))
+            _uvicorn_server(app, log_level).run(sockets=[sock])
+    finally:
+        close_app(app)
+
+
+def close_app(app: FastAPI) -> None:
+    """Fold the data file's log into the data file (a no-op without --data; idempotent)."""
+    state: EmulatorState = app.state.emulator
+    state.store.close()
 
 
 @dataclass
@@ -128,7 +153,11 @@ def start_in_thread(
 ) -> RunningEmulator:
     """Start an emulator on a free loopback port; returns once it accepts requests."""
     app = create_app(config)
-    sock = bind_socket(host, 0)
+    try:
+        sock = bind_socket(host, 0)
+    except BaseException:
+        close_app(app)
+        raise
     url = url_for(host, sock)
     server = _uvicorn_server(app, log_level)
     failure: list[BaseException] = []
@@ -140,6 +169,7 @@ def start_in_thread(
             failure.append(error)
         finally:
             sock.close()
+            close_app(app)
 
     thread = threading.Thread(target=run, name="trunksync-emulator", daemon=True)
     thread.start()
