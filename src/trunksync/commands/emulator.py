@@ -47,15 +47,30 @@ def _parse_kinds(ctx: click.Context, param: click.Parameter, value: str) -> tupl
     "--data",
     "data_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON file that keeps the emulator's trunks across restarts.",
+    help=(
+        "JSON file that keeps the emulator's trunks across restarts. Each change is "
+        "appended to FILE.log (one write, so a killed emulator loses nothing it "
+        "answered), folded into FILE at start and at shutdown. One emulator per FILE."
+    ),
 )
-@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Delay in milliseconds before answering each create, list and deactivate call.",
+)
 @click.option(
     "--fault",
     "faults",
     multiple=True,
     type=click.Choice((*FAULT_KINDS, NO_FAULT)),
-    help="Fault for the next create call; repeat to queue several, in order.",
+    help=(
+        "Fault for the next create call; repeat to queue several, in order ("
+        "'none' lets one call through). error-before: 500, nothing created; "
+        "error-after: created, then 500; drop-after: created, then the connection "
+        "drops; slow: created, answered after --slow-seconds; rate-limit: 429."
+    ),
 )
 @click.option(
     "--fault-rate",
@@ -72,7 +87,13 @@ def _parse_kinds(ctx: click.Context, param: click.Parameter, value: str) -> tupl
     help="Comma list of the kinds --fault-rate draws from.",
 )
 @click.option("--seed", type=int, help="Seed for --fault-rate, for repeatable runs.")
-@click.option("--slow-seconds", type=click.FloatRange(min=0.0), default=5.0, show_default=True)
+@click.option(
+    "--slow-seconds",
+    type=click.FloatRange(min=0.0),
+    default=5.0,
+    show_default=True,
+    help="How long a `slow` fault holds a create's answer (after the trunk is created).",
+)
 @click.option(
     "--retry-after",
     type=click.IntRange(min=0),
