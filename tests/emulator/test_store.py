@@ -183,3 +183,16 @@ def test_an_emulator_stopped_with_sigterm_compacts_its_log(tmp_path: Path) -> No
     # emulator_process ends with SIGTERM and waits for the exit.
     assert snapshot_ids(data) == [answer.json()["data"]["trunk_id"]]
     assert log_path_for(data).read_bytes() == b""
+
+
+def test_a_clean_data_file_is_not_rewritten_on_open_or_close(tmp_path: Path) -> None:
+    data = tmp_path / "emulator.json"
+    store = TrunkStore(data)
+    store.create("One", "exotel", EXOTEL)
+    store.close()
+    before = data.stat()
+    reopened = TrunkStore(data)
+    reopened.close()
+    after = data.stat()
+    # Same inode and mtime: write_atomically would have replaced the file.
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)

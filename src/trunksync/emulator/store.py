@@ -4,9 +4,10 @@ Persistence is O(1) per change: the data file (`--data FILE`, a JSON snapshot)
 is written whole only when the store opens and when it closes; in between,
 every change is one JSON line appended to `FILE.log` with a single write(), so
 a killed emulator (kill -9) loses nothing it has answered: the kernel keeps
-the bytes. Opening folds the log into a fresh snapshot (compaction) and then
-empties it; so does closing. Only a torn last line (the write was cut short, so its request was
-never answered) is dropped; any other damage is refused with a clear error.
+the bytes. Opening folds a non-empty log into a fresh snapshot (compaction)
+and then empties it; so does closing. Only a torn last line (the write was
+cut short, so its request was never answered) is dropped; any other damage is
+refused with a clear error.
 
 Replaying a log is idempotent (a create puts a whole record, a deactivate sets
 a flag, a clear empties the store), so a crash between writing the snapshot
@@ -113,7 +114,10 @@ class TrunkStore:
             self._log = _ChangeLog(log_path_for(self.data_file))
             try:
                 self._trunks = load_data(self.data_file)
-                self._compact()
+                # Rewritten only when there is something to fold in (or no file yet):
+                # a clean data file of 10,000 trunks opens without a 4 MB write.
+                if self._log.has_lines() or not self.data_file.exists():
+                    self._compact()
             except BaseException:
                 self._log.close()
                 raise
@@ -150,7 +154,8 @@ class TrunkStore:
         if self._log is None:
             return
         try:
-            self._compact()
+            if self._log.has_lines():
+                self._compact()
         finally:
             self._log.close()
             self._log = None
@@ -193,6 +198,9 @@ class _ChangeLog:
         written = os.write(self._fd, line)
         if written != len(line):
             raise TrunksyncError(f"emulator data log {self.path}: short write")
+
+    def has_lines(self) -> bool:
+        return self._fd is not None and os.fstat(self._fd).st_size > 0
 
     def empty(self) -> None:
         """Drop every line (they are in the snapshot now); O_APPEND writes restart at 0."""
