@@ -13,6 +13,18 @@ asserted by the unit tests; `--check` makes this script exit 1 on a missed targe
 
 The peer, octoDNS, is optional: `pip install octodns` into the same environment;
 without it its rows say "skipped". Everything runs on 127.0.0.1 and stops by itself.
+
+State backends are measured side by side: the local file always, PostgreSQL when
+given one (`--state postgresql://...` is what trunksync is run with):
+
+    python benchmarks/run.py --pg-url postgresql://user@127.0.0.1:5432/postgres
+    python benchmarks/run.py --pg       # a throwaway cluster: initdb in a temp folder
+                                        # (as the `postgres` user when run as root)
+
+With --pg-url the role must be allowed to CREATE DATABASE: every run gets a fresh
+database (the grown-state runs a copy of a seeded one, `CREATE DATABASE ... TEMPLATE`),
+and the databases it made are dropped at the end. `--only apply,growth` runs only
+those sections.
 """
 
 from __future__ import annotations
@@ -30,9 +42,10 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -96,13 +109,19 @@ class Mode(NamedTuple):
     serial_reps: int  # parallelism 1 and the curl loop: 25 s+ a run at 500 creates
     warm_up: bool
     full: bool
+    grown_state: int  # trunks already in the state (and on the platform) for the growth rows
+    growth_reps: int
 
 
 MODES = {
-    "full": Mode("full", (1_000, 10_000), 5, 10, 500, 3, 2, True, True),
-    "quick": Mode("quick", (1_000,), 3, 5, 40, 2, 1, True, False),
-    "smoke": Mode("smoke", (100,), 1, 1, 10, 1, 1, False, False),
+    "full": Mode("full", (1_000, 10_000), 5, 10, 500, 3, 2, True, True, 10_000, 3),
+    "quick": Mode("quick", (1_000,), 3, 5, 40, 2, 1, True, False, 200, 1),
+    "smoke": Mode("smoke", (100,), 1, 1, 10, 1, 1, False, False, 20, 1),
 }
+SECTIONS = ("plan", "startup", "apply", "growth")
+# Targets of the apply rows, as multiples of the latency floor (issue 9).
+APPLY_LIMITS = {("local", 10): 1.25, ("local", 32): 1.6, ("postgresql", 10): 1.35}
+GROWTH_LIMIT = 1.1
 
 
 class Sample(NamedTuple):
@@ -402,8 +421,13 @@ def startup_section(mode: Mode, work: Path) -> list[Row]:
 
 
 @contextmanager
-def emulator(latency_ms: int, folder: Path) -> Iterator[str]:
-    """`trunksync emulator` on a free loopback port; yields its URL, stops it after."""
+def emulator(latency_ms: int, folder: Path, data: Path | None = None) -> Iterator[str]:
+    """`trunksync emulator` on a free loopback port; yields its URL, stops it after.
+
+    With `data`, the emulator keeps its trunks in that file (and FILE.log); it is
+    stopped with SIGTERM, so the log is folded into the file before this returns.
+    """
+    options = ["--data", str(data)] if data is not None else []
     process = subprocess.Popen(
         [
             *trunksync_command(),
@@ -416,6 +440,7 @@ def emulator(latency_ms: int, folder: Path) -> Iterator[str]:
             API_KEY,
             "--latency-ms",
             str(latency_ms),
+            *options,
         ],
         env=base_env(),
         cwd=folder,
@@ -435,7 +460,7 @@ def emulator(latency_ms: int, folder: Path) -> Iterator[str]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=20)
@@ -450,7 +475,170 @@ def admin(url: str, method: str, path: str) -> dict[str, object]:
     return answer
 
 
-def apply_section(mode: Mode, work: Path) -> list[Row]:
+# ---------------------------------------------------------------- state backends
+
+
+class PgServer:
+    """A PostgreSQL server the benchmark may create (and drops) databases in.
+
+    Either one the caller names (`--pg-url`, a role with CREATEDB), or a
+    throwaway cluster (`--pg`): initdb in a temporary folder, as the `postgres`
+    user when this runs as root (PostgreSQL refuses root), on a free loopback
+    port; stopped and deleted at the end.
+    """
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self._made: list[str] = []
+        self._names = iter(range(1_000_000))
+
+    def url(self, database: str) -> str:
+        parts = urllib.parse.urlsplit(self.admin_url)
+        return urllib.parse.urlunsplit(parts._replace(path="/" + database))
+
+    def new_database(self, template: str | None = None) -> str:
+        """A fresh database (a copy of `template`, if given); returns its name."""
+        name = f"trunksync_bench_{os.getpid()}_{next(self._names)}"
+        copy = f' TEMPLATE "{template}"' if template else ""
+        self._execute(f'CREATE DATABASE "{name}"{copy}')
+        self._made.append(name)
+        return name
+
+    def has_tables(self, url: str) -> bool:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=10) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+            ).fetchone()
+        return row is not None and row[0] > 0
+
+    def drop_all(self) -> None:
+        for name in reversed(self._made):
+            with suppress(Exception):
+                self._execute(f'DROP DATABASE IF EXISTS "{name}"')
+        self._made.clear()
+
+    def _execute(self, sql: str) -> None:
+        import psycopg  # the `postgres` extra; only needed with --pg or --pg-url
+
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as connection:
+            connection.execute(sql.encode())
+
+
+def postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise BenchmarkError("--pg: no PostgreSQL under /usr/lib/postgresql/*/bin")
+    return found[-1].parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """initdb + pg_ctl start in a temporary folder; yields an admin URL; removes it all."""
+    binaries = postgres_bin()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix="trunksync-bench-pg-"))
+    if as_postgres:
+        shutil.chown(folder, "postgres", "postgres")
+    data, port = folder / "data", free_port()
+    user = "postgres" if as_postgres else os.environ.get("USER", "postgres")
+
+    def run(*argv: str) -> None:
+        subprocess.run([*as_postgres, *argv], check=True, capture_output=True, timeout=120)
+
+    try:
+        run(str(binaries / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8")
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder}"
+        log = str(folder / "log")
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-o", options, "-l", log,
+            "start")  # fmt: skip
+        yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
+    finally:
+        with suppress(Exception):
+            run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Backend(NamedTuple):
+    """How one state backend gets a fresh (or seeded) state for every run."""
+
+    kind: str  # "local" or "postgresql"
+    pg: PgServer | None = None
+
+    def fresh(self, folder: Path, seed: str | None = None) -> str:
+        """A `--state` spec: an empty state, or a copy of the `seed` spec's state."""
+        if self.pg is None:
+            state = folder / "state" / "trunks.json"
+            if seed is not None:  # the whole folder: the file and any journal beside it
+                shutil.copytree(Path(seed).parent, state.parent, ignore=_lock_files)
+            return str(state)
+        template = None if seed is None else urllib.parse.urlsplit(seed).path.lstrip("/")
+        return self.pg.url(self.pg.new_database(template))
+
+
+def _lock_files(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if ".lock" in name]
+
+
+def local_trunk_count(spec: str) -> int | None:
+    """How many trunks a local state holds (None for other backends: not read here)."""
+    if "://" in spec:
+        return None
+    return len(json.loads(Path(spec).read_text())["trunks"])
+
+
+def check_backend(backend: Backend, folder: Path) -> str | None:
+    """None if trunksync keeps its state in this backend now, else why not (one line).
+
+    One apply of one trunk: it must succeed, leave tables in the database, and
+    leave no local file behind (an old CLI would take the URL for a path).
+    """
+    probe = folder / f"probe-{backend.kind}"
+    probe.mkdir()
+    trunks = probe / "trunks.yaml"
+    trunks.write_text(trunks_yaml(1))
+    spec = backend.fresh(probe)
+    with emulator(0, probe) as url:
+        env = {**base_env(), "TRUNKSYNC_API_URL": url, "TRUNKSYNC_API_KEY": API_KEY}
+        result = subprocess.run(
+            apply_argv(trunks, spec, 1),
+            env=env,
+            cwd=probe,
+            capture_output=True,
+            text=True,
+            timeout=PROCESS_TIMEOUT,
+        )
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+        return f"apply --state {backend.kind}://... exited {result.returncode}: {lines[-1][:80]}"
+    stray = sorted(p.name for p in probe.iterdir() if p.name.startswith("postgres"))
+    if stray:
+        return f"trunksync took the URL for a path (wrote {stray[0]!r})"
+    if backend.pg is not None and not backend.pg.has_tables(spec):
+        return "apply left no tables in the database"
+    return None
+
+
+# ---------------------------------------------------------------- apply
+
+
+def apply_argv(trunks: Path, spec: str, parallelism: int) -> list[str]:
+    argv = [*trunksync_command(), "apply", "-f", str(trunks), "--state", spec]
+    return [*argv, "--auto-approve", "--parallelism", str(parallelism)]
+
+
+def apply_section(mode: Mode, work: Path, backends: list[Backend]) -> list[Row]:
     folder = work / "apply"
     folder.mkdir()
     trunks = folder / "trunks.yaml"
@@ -461,15 +649,16 @@ def apply_section(mode: Mode, work: Path) -> list[Row]:
     with emulator(LATENCY_MS, folder) as url:
         env = {**base_env(), "TRUNKSYNC_API_URL": url, "TRUNKSYNC_API_KEY": API_KEY}
 
-        def run_apply(parallelism: int) -> Sample:
+        def run_apply(backend: Backend, parallelism: int) -> Sample:
             admin(url, "POST", "reset")
-            state = folder / f"run-{next(runs)}" / "trunks.json"
-            argv = [*trunksync_command(), "apply", "-f", str(trunks), "--state", str(state)]
-            argv += ["--auto-approve", "--parallelism", str(parallelism)]
-            sample = timed(argv, env, folder)
-            recorded = len(json.loads(state.read_text())["trunks"])
-            if recorded != mode.creates:
-                raise BenchmarkError(f"apply recorded {recorded} of {mode.creates} trunk ids")
+            spec = backend.fresh(folder / f"run-{next(runs)}")
+            sample = timed(apply_argv(trunks, spec, parallelism), env, folder)
+            created = admin(url, "GET", "stats")["trunks_created"]
+            recorded = local_trunk_count(spec)
+            if created != mode.creates or recorded not in (None, mode.creates):
+                raise BenchmarkError(
+                    f"apply created {created} and recorded {recorded} of {mode.creates}"
+                )
             return sample
 
         def run_curl() -> Sample:
@@ -482,13 +671,17 @@ def apply_section(mode: Mode, work: Path) -> list[Row]:
                 raise BenchmarkError(f"the curl loop created {created} of {mode.creates}")
             return sample
 
+        local = Backend("local")
         cases = [
-            Case("p1", lambda: run_apply(1), mode.serial_reps),
-            Case("p10", lambda: run_apply(10), mode.apply_reps),
-            Case("p32", lambda: run_apply(32), mode.apply_reps),
+            Case("local p1", lambda: run_apply(local, 1), mode.serial_reps),
+            Case("local p10", lambda: run_apply(local, 10), mode.apply_reps),
+            Case("local p32", lambda: run_apply(local, 32), mode.apply_reps),
         ]
-        curl = shutil.which("curl") is not None
-        if curl:
+        for backend in backends:
+            if backend.kind != "local":
+                run = (lambda b: lambda: run_apply(b, 10))(backend)
+                cases.append(Case(f"{backend.kind} p10", run, mode.apply_reps))
+        if shutil.which("curl") is not None:
             cases.append(Case("curl", run_curl, mode.serial_reps))
         samples = measure(cases, warm_up=False)  # the emulator is warm after its first run
     return apply_rows(mode, samples)
@@ -496,28 +689,32 @@ def apply_section(mode: Mode, work: Path) -> list[Row]:
 
 def apply_rows(mode: Mode, samples: dict[str, list[Sample]]) -> list[Row]:
     rows: list[Row] = []
-    limits = {1: None, 10: 1.3, 32: 1.6}
-    for parallelism, limit in limits.items():
-        seconds = median(samples[f"p{parallelism}"])
+    for case in samples:
+        if case == "curl":
+            continue
+        kind, parallelism = case.split()[0], int(case.split()[1][1:])
+        limit = APPLY_LIMITS.get((kind, parallelism))
+        seconds = median(samples[case])
         floor = mode.creates * LATENCY_MS / 1000 / parallelism
         rows.append(
             Row(
-                f"apply {mode.creates} creates at {LATENCY_MS} ms, --parallelism {parallelism}",
-                seconds_text(seconds, len(samples[f"p{parallelism}"])),
+                f"apply {mode.creates} creates at {LATENCY_MS} ms, --parallelism {parallelism}, "
+                f"{kind} state",
+                seconds_text(seconds, len(samples[case])),
                 f"floor {mode.creates} x {LATENCY_MS} ms / {parallelism} = {floor:.3f} s",
                 f"{seconds / floor:.2f}x floor",
                 f"<= {limit}x floor" if limit else "-",
                 judge(seconds <= limit * floor, mode.full) if limit else "-",
             )
         )
-    default = median(samples["p10"])
+    default = median(samples["local p10"])
     name = f"apply {mode.creates} creates, --parallelism 10, vs a curl loop"
     if "curl" in samples:
         curl = median(samples["curl"])
         rows.append(
             Row(
                 name,
-                seconds_text(default, len(samples["p10"])),
+                seconds_text(default, len(samples["local p10"])),
                 f"shell loop of curl POSTs {curl:.3f} s (n={len(samples['curl'])})",
                 f"{curl / default:.1f}x faster",
                 ">= 8x faster",
@@ -525,7 +722,105 @@ def apply_rows(mode: Mode, samples: dict[str, list[Sample]]) -> list[Row]:
             )
         )
     else:
-        rows.append(Row(name, seconds_text(default, len(samples["p10"])), "skipped (no curl)", "-"))
+        rows.append(
+            Row(name, seconds_text(default, len(samples["local p10"])), "skipped (no curl)", "-")
+        )
+    return rows
+
+
+def unavailable_rows(mode: Mode, kind: str, why: str) -> list[Row]:
+    """Rows that say a backend was asked for but could not be measured, and why."""
+    return [
+        Row(
+            f"apply {mode.creates} creates at {LATENCY_MS} ms, --parallelism 10, {kind} state",
+            f"not measured: {why}",
+            "-",
+            "-",
+            f"<= {APPLY_LIMITS[(kind, 10)]}x floor",
+            "-",
+        ),
+        Row(growth_name(mode, kind), f"not measured: {why}", "-", "-", f"<= {GROWTH_LIMIT}x", "-"),
+    ]
+
+
+# ---------------------------------------------------------------- growth
+
+
+def growth_name(mode: Mode, kind: str) -> str:
+    return (
+        f"apply {mode.creates} creates, --parallelism 10, into {mode.grown_state:,} trunks "
+        f"vs none, {kind} state"
+    )
+
+
+def growth_section(mode: Mode, work: Path, backends: list[Backend]) -> list[Row]:
+    """The same creates into an empty state and into one that holds `grown_state` trunks.
+
+    The grown state is made once per backend by trunksync itself (an apply of
+    `grown_state` trunks against an emulator with no latency), and every run
+    starts from a copy of it: a copied state folder, or a database made with
+    `CREATE DATABASE ... TEMPLATE`. The platform holds those trunks too (the
+    emulator's --data file, copied per run), so its list is as long as the
+    state. The desired file holds only the new trunks: the grown state's trunks
+    are orphans that apply leaves alone, so both runs send the same creates.
+    """
+    folder = work / "growth"
+    folder.mkdir()
+    trunks = folder / "trunks.yaml"
+    trunks.write_text(trunks_yaml(mode.creates, prefix="Apply"))
+    seed_trunks = folder / "seed.yaml"
+    seed_trunks.write_text(trunks_yaml(mode.grown_state, prefix="Seed"))
+    runs = iter(range(1_000_000))
+    cases: list[Case] = []
+    for backend in backends:
+        seed_folder = folder / f"seed-{backend.kind}"
+        seed_folder.mkdir()
+        seed_data = seed_folder / "emulator.json"
+        seed_spec = backend.fresh(seed_folder)
+        with emulator(0, seed_folder, data=seed_data) as url:
+            env = {**base_env(), "TRUNKSYNC_API_URL": url, "TRUNKSYNC_API_KEY": API_KEY}
+            print(f"  seeding {mode.grown_state:,} trunks ({backend.kind})...", file=sys.stderr)
+            timed(apply_argv(seed_trunks, seed_spec, 32), env, seed_folder)
+
+        def run(backend: Backend, seed_spec: str | None, seed_data: Path | None) -> Sample:
+            run_folder = folder / f"run-{next(runs)}"
+            run_folder.mkdir()
+            data = run_folder / "emulator.json"
+            if seed_data is not None:
+                shutil.copyfile(seed_data, data)
+            spec = backend.fresh(run_folder, seed_spec)
+            with emulator(LATENCY_MS, run_folder, data=data) as url:
+                env = {**base_env(), "TRUNKSYNC_API_URL": url, "TRUNKSYNC_API_KEY": API_KEY}
+                sample = timed(apply_argv(trunks, spec, 10), env, run_folder)
+                created = admin(url, "GET", "stats")["trunks_created"]
+            expected = mode.creates + (mode.grown_state if seed_spec else 0)
+            recorded = local_trunk_count(spec)
+            if created != mode.creates or recorded not in (None, expected):
+                raise BenchmarkError(f"apply created {created} and recorded {recorded}")
+            return sample
+
+        empty = (lambda b: lambda: run(b, None, None))(backend)
+        grown = (lambda b, s, d: lambda: run(b, s, d))(backend, seed_spec, seed_data)
+        cases += [
+            Case(f"{backend.kind} empty", empty, mode.growth_reps),
+            Case(f"{backend.kind} grown", grown, mode.growth_reps),
+        ]
+    samples = measure(cases, mode.warm_up)
+    rows = []
+    for backend in backends:
+        empty_s = median(samples[f"{backend.kind} empty"])
+        grown_s = median(samples[f"{backend.kind} grown"])
+        reps = len(samples[f"{backend.kind} grown"])
+        rows.append(
+            Row(
+                growth_name(mode, backend.kind),
+                seconds_text(grown_s, reps),
+                f"into an empty state {empty_s:.3f} s (n={reps})",
+                f"{grown_s / empty_s:.2f}x",
+                f"<= {GROWTH_LIMIT}x",
+                judge(grown_s <= GROWTH_LIMIT * empty_s, mode.full),
+            )
+        )
     return rows
 
 
@@ -557,23 +852,73 @@ def main(argv: Sequence[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
     size.add_argument("--smoke", action="store_true", help="the smallest run (for the tests)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    postgres = parser.add_mutually_exclusive_group()
+    postgres.add_argument(
+        "--pg-url",
+        metavar="URL",
+        help="also measure a PostgreSQL state on this server (a role that may CREATE DATABASE)",
+    )
+    postgres.add_argument(
+        "--pg",
+        action="store_true",
+        help="also measure a PostgreSQL state, on a throwaway cluster started for this run",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="SECTIONS",
+        default=",".join(SECTIONS),
+        help=f"comma list of the sections to run (default: all of {','.join(SECTIONS)})",
+    )
     options = parser.parse_args(argv)
+    sections = [name.strip() for name in options.only.split(",") if name.strip()]
+    if not sections or not set(sections) <= set(SECTIONS):
+        parser.error(f"--only takes a comma list of {', '.join(SECTIONS)}")
     mode = MODES["quick" if options.quick else "smoke" if options.smoke else "full"]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="trunksync-bench-") as folder:
-        work = Path(folder)
-        rows: list[Row] = []
-        for section in (plan_section, startup_section, apply_section):
-            print(f"running {section.__name__.removesuffix('_section')}...", file=sys.stderr)
-            rows += section(mode, work)
+    with ExitStack() as stack:
+        pg_url = options.pg_url
+        if options.pg:
+            print("starting a throwaway PostgreSQL cluster...", file=sys.stderr)
+            pg_url = stack.enter_context(throwaway_cluster())
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="trunksync-bench-"))
+        rows = run_sections(mode, Path(folder), sections, pg_url)
     print(f"mode: {mode.name}; machine: {machine()}")
     if not has_octodns():
         print(f"octoDNS rows: {SKIP_OCTODNS}")
+    if pg_url is None and {"apply", "growth"} & set(sections):
+        print("PostgreSQL rows: skipped (pass --pg-url URL or --pg)")
     print()
     print(table(rows))
     print(f"\nmedians of interleaved runs; {time.perf_counter() - started:.0f} s in all")
     missed = [row.benchmark for row in rows if row.result == "MISSED"]
     return 1 if options.check and missed else 0
+
+
+def run_sections(mode: Mode, work: Path, sections: list[str], pg_url: str | None) -> list[Row]:
+    backends = [Backend("local")]
+    rows: list[Row] = []
+    pg = PgServer(pg_url) if pg_url else None
+    try:
+        if pg is not None:
+            why = check_backend(Backend("postgresql", pg), work)
+            if why is None:
+                backends.append(Backend("postgresql", pg))
+            else:
+                rows += unavailable_rows(mode, "postgresql", why)
+        for name in sections:
+            print(f"running {name}...", file=sys.stderr)
+            if name == "plan":
+                rows += plan_section(mode, work)
+            elif name == "startup":
+                rows += startup_section(mode, work)
+            elif name == "apply":
+                rows += apply_section(mode, work, backends)
+            else:
+                rows += growth_section(mode, work, backends)
+    finally:
+        if pg is not None:
+            pg.drop_all()
+    return rows
 
 
 if __name__ == "__main__":
