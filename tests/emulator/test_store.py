@@ -196,3 +196,21 @@ def test_a_clean_data_file_is_not_rewritten_on_open_or_close(tmp_path: Path) -> 
     after = data.stat()
     # Same inode and mtime: write_atomically would have replaced the file.
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_change_after_close_is_refused_not_silently_lost(tmp_path: Path) -> None:
+    data = tmp_path / "emulator.json"
+    store = TrunkStore(data)
+    store.close()
+    with pytest.raises(TrunksyncError, match="is closed"):
+        store.create("Late", "exotel", EXOTEL)
+    assert store.all() == []
+
+
+def test_a_store_without_a_data_file_keeps_trunks_in_memory_only(isolated: Path) -> None:
+    store = TrunkStore()
+    record = store.create("Memory", "exotel", EXOTEL)
+    store.deactivate(record)
+    store.close()
+    assert [(t.trunk_id, t.active) for t in store.all()] == [(record.trunk_id, False)]
+    assert list(isolated.iterdir()) == []  # the working folder: nothing written

@@ -170,6 +170,10 @@ class TrunkStore:
     def _append(self, change: dict[str, Any]) -> None:
         if self._log is not None:
             self._log.append(change)
+        elif self.data_file is not None:
+            # After close() (a request that outlived the shutdown): fail it, so the
+            # client sees an error rather than a success that was never kept.
+            raise TrunksyncError(f"emulator data file {self.data_file} is closed")
 
 
 class _ChangeLog:
