@@ -873,6 +873,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections = [name.strip() for name in options.only.split(",") if name.strip()]
     if not sections or not set(sections) <= set(SECTIONS):
         parser.error(f"--only takes a comma list of {', '.join(SECTIONS)}")
+    if (options.pg or options.pg_url) and importlib.util.find_spec("psycopg") is None:
+        parser.error("--pg and --pg-url need psycopg: pip install 'trunksync[postgres]'")
     mode = MODES["quick" if options.quick else "smoke" if options.smoke else "full"]
     started = time.perf_counter()
     with ExitStack() as stack:
