@@ -83,7 +83,8 @@ def error_document(
     """What a command given --json prints on stdout when it fails (docs/json-format.md)."""
     return {
         "format_version": JSON_FORMAT_VERSION,
-        "error": {"message": printable(message), "exit_code": exit_code},
+        # One line: a multi-problem message is joined, each problem is listed below anyway.
+        "error": {"message": printable("; ".join(message.splitlines())), "exit_code": exit_code},
         "problems": [problem_json(problem) for problem in problems],
     }
 
