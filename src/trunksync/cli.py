@@ -19,6 +19,7 @@ Every command also takes --no-color, added here when a command has none.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
 from collections.abc import Sequence
@@ -72,7 +73,7 @@ def wants_json(argv: Sequence[str]) -> bool:
         words = words[: words.index("--")]
     if "--json" in words or "--format=json" in words:
         return True
-    return any(a == "--format" and b == "json" for a, b in zip(words, words[1:]))
+    return any(a == "--format" and b == "json" for a, b in itertools.pairwise(words))
 
 
 def _disable_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -97,6 +98,16 @@ def _with_no_color(command: click.Command) -> None:
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _with_no_color(sub)
+
+
+class UsageFailure(click.UsageError):
+    """A usage error re-raised with exit code 1; click shows it as before."""
+
+    exit_code = USAGE_ERROR_EXIT
+
+
+def _exit_1(error: click.UsageError) -> UsageFailure:
+    return UsageFailure(error.format_message(), error.ctx)
 
 
 _prepared: set[int] = set()
@@ -135,8 +146,7 @@ class LazyGroup(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as error:  # `trunksync --bogus`
-            error.exit_code = USAGE_ERROR_EXIT
-            raise
+            raise _exit_1(error) from None
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[ARGV_KEY] = list(args)
@@ -149,9 +159,8 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as error:
-            error.exit_code = USAGE_ERROR_EXIT
             _json_error(ctx, error.format_message(), USAGE_ERROR_EXIT)
-            raise
+            raise _exit_1(error) from None
         except TrunksyncError as error:
             _json_error(ctx, str(error), error.exit_code, error)
             click.echo(f"Error: {error}", err=True)
