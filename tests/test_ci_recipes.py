@@ -221,3 +221,5 @@ def test_gitlab_secrets_never_needed_by_merge_request_jobs() -> None:
         shell = "\n".join(data[name]["script"])
         assert "TRUNKSYNC_API_KEY" not in shell and "TRUNKSYNC_GITLAB_TOKEN" not in shell
         assert "--allow-missing-secrets" in shell
+    # ...and only there: on the default branch, every secret must be set.
+    assert "${CI_MERGE_REQUEST_IID:+--allow-missing-secrets}" in data["validate"]["script"][0]
