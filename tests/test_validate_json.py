@@ -220,3 +220,21 @@ def test_loader_features_refuse_clearly_until_they_land(isolated: Path) -> None:
     assert (
         result.stderr == "Error: -f - (read from stdin) is not supported by this build's loader\n"
     )
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "json-format.md"
+
+
+def documented(section: str) -> Any:
+    """The first ```json block after `section` in docs/json-format.md."""
+    text = DOCS.read_text()
+    start = text.index("```json\n", text.index(section)) + len("```json\n")
+    return json.loads(text[start : text.index("```", start)])
+
+
+def test_docs_show_the_real_validate_and_error_documents(isolated: Path) -> None:
+    write(isolated / "trunks.yaml", TWO_TRUNKS)
+    assert documented("## `trunksync validate --json`") == one_document(run("validate", "--json"))
+    broken = TWO_TRUNKS.replace("+918044319240", '"abc"')
+    write(isolated / "trunks.yaml", broken)
+    assert documented("## Errors") == one_document(run("validate", "--json"))
