@@ -325,6 +325,7 @@ def github_push_pipeline(world: World) -> tuple[GithubJob, GithubJob | None]:
     return plan, apply
 
 
+@pytest.mark.slow  # whole pipelines: several trunksync processes
 def test_github_push_plans_applies_the_saved_plan_and_commits_the_state(world: World) -> None:
     world.push_change("main", {"trunks.yaml": TWO_TRUNKS}, "two trunks")
     assert run_github_job(world, "pr-plan", GithubEvent("push", "main")) is None
@@ -354,6 +355,7 @@ def test_github_push_plans_applies_the_saved_plan_and_commits_the_state(world: W
     assert world.emulator.stats()["create_calls"] == 2
 
 
+@pytest.mark.slow  # whole pipelines: several trunksync processes
 def test_github_apply_failure_still_commits_the_ids_that_arrived(world: World) -> None:
     world.push_change("main", {"trunks.yaml": TWO_TRUNKS}, "two trunks")
     plan = run_github_job(world, "plan", GithubEvent("push", "main"))
@@ -491,6 +493,7 @@ def run_gitlab_job(
     return done.returncode
 
 
+@pytest.mark.slow  # whole pipelines: several trunksync processes
 def test_gitlab_default_branch_plans_applies_and_pushes_the_state(world: World) -> None:
     world.push_change("main", {"trunks.yaml": TWO_TRUNKS}, "two trunks")
     pipeline = gitlab_pipeline(world, "push", "main", protected=True)
