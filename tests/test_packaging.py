@@ -55,6 +55,7 @@ def test_sdist_holds_the_test_helpers_and_its_tests_collect(tmp_path: Path) -> N
         assert (tree / "tests" / name).is_file(), name
     assert (tree / "LICENSE").is_file()
     assert (tree / "tests" / "schemas" / "gitlab-ci.json").is_file()
+    assert (tree / ".github" / "workflows" / "release.yml").is_file()
     assert not list(tree.rglob("__pycache__"))
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
@@ -73,7 +74,13 @@ def test_sdist_holds_the_test_helpers_and_its_tests_collect(tmp_path: Path) -> N
             "-q",
             "-p",
             "no:cacheprovider",
+            "-m",
+            "not slow",
+            # Tests that read the sdist's own files: recipes, schemas, docs, metadata.
             "tests/test_ci_recipes.py",
+            "tests/test_cli_reference.py",
+            "tests/test_validate_json.py",
+            "tests/test_packaging.py",
         ],
         cwd=tree,
         capture_output=True,
