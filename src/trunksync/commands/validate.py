@@ -69,6 +69,8 @@ def validate(
     except ConfigError as error:
         problems = problems_of(error)
         if running_in_github_actions(os.environ):
+            # stderr, so stdout stays one JSON document; the runner reads workflow
+            # commands from both streams (actions/runner, Handlers/ScriptHandler.cs).
             for problem in problems:
                 click.echo(github_annotation(problem), err=True)
         if gitlab_report is not None:
