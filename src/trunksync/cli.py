@@ -77,10 +77,10 @@ def wants_json(argv: Sequence[str]) -> bool:
 
 
 def _disable_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # Commands that colour text take their own --no-color (plan, apply); for the
+    # others this strips any styling click.echo would print.
     if value:
         ctx.color = False
-        # The library's colour decisions (terminal.use_color) read NO_COLOR.
-        os.environ["NO_COLOR"] = "1"
 
 
 def _with_no_color(command: click.Command) -> None:
