@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -223,3 +225,33 @@ def test_gitlab_secrets_never_needed_by_merge_request_jobs() -> None:
         assert "--allow-missing-secrets" in shell
     # ...and only there: on the default branch, every secret must be set.
     assert "${CI_MERGE_REQUEST_IID:+--allow-missing-secrets}" in data["validate"]["script"][0]
+
+
+def shell_steps() -> list[tuple[str, str]]:
+    steps: list[tuple[str, str]] = []
+    for path in WORKFLOWS:
+        for job_name, job in load(path)["jobs"].items():
+            steps += [
+                (f"{path.name} {job_name} {index}", step["run"])
+                for index, step in enumerate(job["steps"])
+                if "run" in step
+            ]
+    gitlab = load(CI / "gitlab-ci.yml")
+    before = gitlab["default"]["before_script"]
+    for name, job in gitlab.items():
+        if isinstance(job, dict) and "script" in job:
+            steps.append((f"gitlab-ci.yml {name}", "\n".join([*before, *job["script"]])))
+    return steps
+
+
+@pytest.mark.parametrize(("where", "script"), shell_steps(), ids=[w for w, _ in shell_steps()])
+def test_every_shell_step_passes_shellcheck(where: str, script: str, tmp_path: Path) -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed")
+    target = tmp_path / "step.sh"
+    target.write_text("#!/bin/bash\n" + script)
+    done = subprocess.run(
+        [shellcheck, "--severity=style", str(target)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout
