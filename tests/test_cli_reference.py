@@ -6,9 +6,11 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import click
 import pytest
+from click.testing import CliRunner
 
-from trunksync.cli import COMMANDS
+from trunksync.cli import COMMANDS, cli
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -44,3 +46,48 @@ def test_reference_does_not_depend_on_the_terminal(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("COLUMNS", "40")  # click would wrap help at 50 columns here
     assert generator().render_reference() == wide
     assert max(len(line) for line in wide.splitlines()) <= 80
+
+
+def every_command() -> list[tuple[tuple[str, ...], click.Command]]:
+    context = click.Context(cli, info_name="trunksync")
+    found: list[tuple[tuple[str, ...], click.Command]] = []
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None
+        found.append(((name,), command))
+        if isinstance(command, click.Group):
+            found += [((name, sub), child) for sub, child in command.commands.items()]
+    return found
+
+
+EMULATOR_HELP = pytest.mark.xfail(
+    reason="the emulator helper adds help to --latency-ms/--slow-seconds", strict=False
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "command"),
+    [
+        pytest.param(path, command, marks=[EMULATOR_HELP] if path == ("emulator",) else [])
+        for path, command in every_command()
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
+)
+def test_every_option_has_help_text(path: tuple[str, ...], command: click.Command) -> None:
+    missing = [
+        "/".join(param.opts)
+        for param in command.params
+        if isinstance(param, click.Option) and not param.hidden and not (param.help or "").strip()
+    ]
+    assert missing == [], f"trunksync {' '.join(path)}: options without help: {missing}"
+    assert (command.help or "").strip(), f"trunksync {' '.join(path)} has no help"
+
+
+def test_shell_completion_is_documented_and_works() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    assert "_TRUNKSYNC_COMPLETE=bash_source trunksync" in readme
+    result = CliRunner().invoke(
+        cli, [], prog_name="trunksync", env={"_TRUNKSYNC_COMPLETE": "bash_source"}
+    )
+    assert result.exit_code == 0
+    assert "_trunksync_completion" in result.stdout

@@ -350,7 +350,7 @@ def test_config_repr_hides_key() -> None:
 
 def test_command_refuses_remote_host() -> None:
     result = CliRunner().invoke(cli, ["emulator", "--host", "0.0.0.0"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # a usage error: 1 for every command (issue 10)
     assert "--allow-remote" in result.output
 
 
