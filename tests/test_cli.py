@@ -120,6 +120,7 @@ def test_plan_json_shape(trunks_file: Path) -> None:
         "before": None,
         "after": "(sensitive)",
         "sensitive": True,
+        "items": [],
     }
     assert_no_secrets(result.stdout)
 
@@ -247,7 +248,7 @@ def test_changed_and_orphan_are_reported_not_applied(
     result = run("apply", "--auto-approve", env={**api, "TWILIO_AUTH_TOKEN": "another-token"})
     assert result.exit_code == 0
     assert '  ~ changed "Twilio Production" (twilio) ST_' in result.stdout
-    assert '    ~ numbers  : ["+15550100000"] -> ["+15550100009"]' in result.stdout
+    assert '    ~ numbers  :\n        + "+15550100009"\n        - "+15550100000"\n' in result.stdout
     assert "    ~ password : (sensitive) -> (sensitive)" in result.stdout
     assert '  ! orphan "Exotel India" (exotel) ST_' in result.stdout
     assert "another-token" not in result.output
