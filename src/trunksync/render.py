@@ -72,7 +72,7 @@ def value_text(value: Any, sensitive: bool = False) -> str:
     if sensitive:
         # The plan's own markers ("(sensitive)", "(unknown: not set)"); anything else a
         # secret field carries is hidden, whatever it is.
-        return value if value in _SECRET_MARKERS else "(sensitive)"
+        return value if isinstance(value, str) and value in _SECRET_MARKERS else "(sensitive)"
     return printable(json.dumps(value, ensure_ascii=False))
 
 
@@ -270,8 +270,9 @@ def apply_json(plan: Plan, results: Sequence[Result]) -> dict[str, Any]:
 
 
 # Characters json.dumps(ensure_ascii=False) leaves raw that a terminal or log may act on
-# (it escapes C0 itself): DEL, C1, bidi controls, line and paragraph separators.
-_RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029" + "".join(sorted(BIDI)) + "]")
+# (it escapes C0 itself): DEL, C1, bidi controls, line and paragraph separators, and lone
+# surrogates (no UTF-8 stream can write one: printing it would fail).
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff" + "".join(sorted(BIDI)) + "]")
 
 
 def dumps(data: Any) -> str:
