@@ -25,6 +25,8 @@ from trunksync.plan import (
     RECREATE,
     REPLACE,
     RETIRE,
+    SENSITIVE,
+    UNKNOWN_SECRET,
     Change,
     FieldChange,
     Plan,
@@ -50,6 +52,7 @@ ITEM_SYMBOLS = {ADDED: "+", REMOVED: "-"}
 # Actions whose fields are all new: shown as `field = value`, not `before -> after`.
 NEW_FIELDS = (CREATE, RECREATE)
 ORDER_CHANGED = "order changed"
+_SECRET_MARKERS = frozenset({SENSITIVE, UNKNOWN_SECRET})
 ORPHAN_REMARK = "in the state, not in the file: left alone"
 # Actions that only show up in the summary when they occur (they need the remote list).
 OPTIONAL_COUNTS = (
@@ -70,14 +73,10 @@ def value_text(value: Any, sensitive: bool = False) -> str:
     if value is None:
         return "(absent)"
     if sensitive:
-        # The plan's own markers ("(sensitive)", "(unknown: not set)"); anything else a
-        # secret field carries is hidden, whatever it is.
-        return value if isinstance(value, str) and value in _SECRET_MARKERS else "(sensitive)"
+        # Only the plan's own markers are shown; anything else a secret field carries is
+        # hidden, whatever it is.
+        return value if isinstance(value, str) and value in _SECRET_MARKERS else SENSITIVE
     return printable(json.dumps(value, ensure_ascii=False))
-
-
-_SECRET_MARKERS = frozenset({"(sensitive)", "(unknown: not set)"})
-_value = value_text  # the name render_markdown and older callers used
 
 
 def item_path(path: Sequence[str | int]) -> str:
