@@ -149,7 +149,9 @@ def plan_text(plan: Plan) -> str:
     """Terraform-like text: one block per change, a summary line, then the warnings."""
     blocks = [_change_text(change) for change in plan.changes]
     lines = [*blocks, summary_line(plan)]
-    lines += [f"Warning: {warning_text(warning)}" for warning in plan.warnings()]
+    warnings = [f"Warning: {warning_text(warning)}" for warning in plan.warnings()]
+    if warnings:
+        lines += ["", *warnings]
     return "\n".join(lines) + "\n"
 
 
