@@ -361,3 +361,8 @@ def test_noop_limits_of_markdown_and_step_summary() -> None:
     assert renderers.render_plan(Plan(noops), "markdown").count("| T") == 300
     summary = renderers.render_plan(Plan(noops), "step-summary")
     assert summary.count("| T") == 200 and "… and 100 more." in summary
+
+
+def test_outputs_text_keeps_one_line_per_trunk() -> None:
+    ids = {"A": "ST_a", "B\nFake = ST_x": "ST_b\x1b]0;t\x07"}
+    assert render.outputs_text(ids) == "A = ST_a\nB\\x0aFake = ST_x = ST_b\\x1b]0;t\\x07\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trunksync.diffs import ADDED, ORDER, REMOVED, ItemChange
@@ -198,6 +198,11 @@ def result_line(result: Result) -> str:
     if result.status == FAILED:
         return f'  x failed "{name}": {message}'
     return f'  ? unknown "{name}": {message}'
+
+
+def outputs_text(ids: Mapping[str, str]) -> str:
+    """`trunksync output`: one `name = id` line per trunk, escaped (an id cannot add a line)."""
+    return "".join(f"{printable(name)} = {printable(trunk_id)}\n" for name, trunk_id in ids.items())
 
 
 def apply_text(plan: Plan, results: Sequence[Result]) -> str:
