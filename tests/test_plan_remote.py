@@ -219,6 +219,11 @@ def test_recreate_limit_has_no_minimum_state_size(managed: int, limit: int) -> N
     assert recreate_limit(managed, 0.3) == limit
 
 
+def test_recreate_limit_is_not_lost_to_float_noise() -> None:
+    assert 0.29 * 100 < 29
+    assert recreate_limit(100, 0.29) == 29
+
+
 def test_a_list_that_shows_none_of_the_trunks_is_refused() -> None:
     wanted, state = gone_state(2)
     plan = compute_plan(wanted, state, [])  # a truncated or empty list: both "gone"

@@ -229,7 +229,8 @@ def check_safety(
 
 def recreate_limit(managed: int, max_share: float = DEFAULT_MAX_DEACTIVATE_SHARE) -> int:
     """How many recreates one run may carry out without --force."""
-    return max(1, int(max_share * managed))
+    # The epsilon keeps float noise from losing one: 0.29 * 100 is 28.999999999999996.
+    return max(1, int(max_share * managed + 1e-9))
 
 
 def _check_recreates(plan: Plan, managed: int, max_share: float) -> None:
