@@ -366,3 +366,11 @@ def test_noop_limits_of_markdown_and_step_summary() -> None:
 def test_outputs_text_keeps_one_line_per_trunk() -> None:
     ids = {"A": "ST_a", "B\nFake = ST_x": "ST_b\x1b]0;t\x07"}
     assert render.outputs_text(ids) == "A = ST_a\nB\\x0aFake = ST_x = ST_b\\x1b]0;t\\x07\n"
+
+
+def test_a_lone_surrogate_is_escaped_so_output_can_be_written() -> None:
+    # json.loads("\"\\ud800\"") makes one; writing it raw to UTF-8 fails.
+    plan = Plan((Change("a\ud800", CREATE, "exotel", None, (), None),))
+    for output_format in FORMATS:
+        renderers.render_plan(plan, output_format).encode("utf-8")  # does not raise
+    assert '"a\\ud800"' in render.plan_text(plan)
