@@ -1,11 +1,8 @@
 """Nested differences inside one field's value (a list of numbers, an object), item by item.
 
-deepdiff does the comparison of objects and of lists that hold them. It is
-imported only when such a value really differs, so a plan with nothing changed
-(the common run in CI) never pays for importing it. A flat list of scalars (the
-`numbers` of a trunk, by far the common case) is compared as a multiset here:
-one DeepDiff call costs about 4 ms, which a plan of 10,000 edited number lists
-would turn into 40 s; tests/test_diffs.py checks both ways agree.
+deepdiff does the comparison. It is imported only when a list or an object
+really differs, so a plan with nothing changed (the common run in CI) never
+pays for importing it; tests/test_plan_remote.py checks that with -X importtime.
 """
 
 from __future__ import annotations
@@ -45,10 +42,7 @@ def item_changes(before: Any, after: Any) -> tuple[ItemChange, ...]:
     """The items that differ between two lists or two objects; () for anything else."""
     if not is_nested(before, after) or before == after:
         return ()
-    if isinstance(before, list) and _all_scalars(before) and _all_scalars(after):
-        found = scalar_list_changes(before, after)
-    else:
-        found = deepdiff_changes(before, after)
+    found = deepdiff_changes(before, after)
     found.sort(key=_order_key)
     if isinstance(before, list) and _order_changed(before, after, found):
         found.insert(0, ItemChange(ORDER, ()))
@@ -76,31 +70,6 @@ def deepdiff_changes(before: Any, after: Any) -> list[ItemChange]:
     return found
 
 
-def scalar_list_changes(before: list[Any], after: list[Any]) -> list[ItemChange]:
-    """Added and removed items of two flat lists, as multisets (order aside), unsorted."""
-    return [
-        *(ItemChange(ADDED, (index,), None, value) for index, value in _surplus(after, before)),
-        *(ItemChange(REMOVED, (index,), value, None) for index, value in _surplus(before, after)),
-    ]
-
-
-def _surplus(values: list[Any], other: list[Any]) -> list[tuple[int, Any]]:
-    """The items of `values` (with their positions) that `other` does not also hold."""
-    left = Counter(_key(value) for value in other)
-    extra: list[tuple[int, Any]] = []
-    for index, value in enumerate(values):
-        key = _key(value)
-        if left[key] > 0:
-            left[key] -= 1
-        else:
-            extra.append((index, value))
-    return extra
-
-
-def _all_scalars(values: list[Any]) -> bool:
-    return all(value is None or isinstance(value, (str, int, float)) for value in values)
-
-
 def _from_level(kind: str, level: Any) -> list[ItemChange]:
     path = tuple(level.path(output_format="list"))
     if kind in ("iterable_item_added", "dictionary_item_added"):
@@ -108,11 +77,14 @@ def _from_level(kind: str, level: Any) -> list[ItemChange]:
     if kind in ("iterable_item_removed", "dictionary_item_removed"):
         return [ItemChange(REMOVED, path, level.t1, None)]
     if kind == "repetition_change":
+        # The same item, more or fewer times: the extra copies are the last ones.
         repetition = level.additional.get("repetition", {})
         more = int(repetition.get("new_repeat", 0)) - int(repetition.get("old_repeat", 0))
-        change = ADDED if more > 0 else REMOVED
-        before, after = (None, level.t2) if more > 0 else (level.t1, None)
-        return [ItemChange(change, path, before, after)] * abs(more)
+        if more > 0:
+            added = list(repetition.get("new_indexes", []))[-more:]
+            return [ItemChange(ADDED, (*path[:-1], index), None, level.t2) for index in added]
+        removed = list(repetition.get("old_indexes", []))[more:]
+        return [ItemChange(REMOVED, (*path[:-1], index), level.t1, None) for index in removed]
     # values_changed, type_changes. An item of a list is an element, not a slot
     # (order is ignored): a different element is one removed and one added.
     if path and isinstance(path[-1], int):
