@@ -120,6 +120,7 @@ def test_plan_json_shape(trunks_file: Path) -> None:
         "before": None,
         "after": "(sensitive)",
         "sensitive": True,
+        "items": [],
     }
     assert_no_secrets(result.stdout)
 
@@ -213,12 +214,16 @@ def test_network_down_is_a_clear_error(trunks_file: Path) -> None:
 
 
 def test_overlong_address_is_refused_before_any_request(
-    trunks_file: Path, emulator: EmulatorHandle
+    trunks_file: Path, emulator: EmulatorHandle, api: dict[str, str]
 ) -> None:
     write(Path("trunks.yaml"), TWO_TRUNKS.replace("example.pstn.twilio.com", "x" * 300 + ".com"))
-    result = run("validate")
-    assert result.exit_code == 1  # refused offline already: no request is sent
-    assert emulator.stats()["create_calls"] == 0
+    assert run("validate").exit_code == 1  # refused offline already
+    # apply has the API at hand: it must refuse before sending anything (validate has no API
+    # to call, so only apply can show this).
+    result = run("apply", "--auto-approve", env=api)
+    assert result.exit_code == 1
+    assert "address" in result.stderr
+    assert emulator.stats()["create_calls"] == emulator.stats()["list_calls"] == 0
 
 
 def test_output_and_state_commands(trunks_file: Path, api: dict[str, str]) -> None:
@@ -247,7 +252,7 @@ def test_changed_and_orphan_are_reported_not_applied(
     result = run("apply", "--auto-approve", env={**api, "TWILIO_AUTH_TOKEN": "another-token"})
     assert result.exit_code == 0
     assert '  ~ changed "Twilio Production" (twilio) ST_' in result.stdout
-    assert '    ~ numbers  : ["+15550100000"] -> ["+15550100009"]' in result.stdout
+    assert '    ~ numbers  :\n        + "+15550100009"\n        - "+15550100000"\n' in result.stdout
     assert "    ~ password : (sensitive) -> (sensitive)" in result.stdout
     assert '  ! orphan "Exotel India" (exotel) ST_' in result.stdout
     assert "another-token" not in result.output

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from emulator_fixtures import EmulatorHandle
 from helpers import API_KEY, SECRET_ENV, TWO_TRUNKS, write
 from trunksync.cli import cli
+from trunksync.diffs import ITEM_CHANGES, item_changes
 from trunksync.plan import ACTIONS
 from trunksync.render import JSON_FORMAT_VERSION
 from trunksync.state import State, StateStore, TrunkRecord
@@ -66,15 +67,32 @@ def test_doc_is_version_1_like_the_output(plan_output: Any) -> None:
 
 def test_plan_json_keys_match_the_doc(plan_output: Any) -> None:
     example = doc_examples()[0]
-    assert keys(plan_output) == keys(example) == {"format_version", "changes", "summary"}, STALE
+    top = {"format_version", "changes", "summary", "would_change", "secrets_unchecked", "warnings"}
+    assert keys(plan_output) == keys(example) == top, STALE
     actions = [change["action"] for change in plan_output["changes"]]
     assert actions == ["create", "changed", "orphan"]
     change_keys = {"name", "action", "trunk_type", "trunk_id", "note", "fields"}
+    items = []
     for change in [*plan_output["changes"], *example["changes"]]:
         assert keys(change) == change_keys, STALE
         for field in change["fields"]:
-            assert keys(field) == {"field", "before", "after", "sensitive"}, STALE
+            assert keys(field) == {"field", "before", "after", "sensitive", "items"}, STALE
+            items += field["items"]
+    assert items, "the doc's example shows no nested item: " + STALE
+    for item in items:
+        assert keys(item) == {"change", "path", "before", "after"}, STALE
+        assert item["change"] in ITEM_CHANGES, STALE
+    for warning in [*plan_output["warnings"], *example["warnings"]]:
+        assert keys(warning) == {"name", "action", "message"}, STALE
     assert keys(plan_output["summary"]) == keys(example["summary"]) == set(ACTIONS), STALE
+
+
+def test_the_docs_nested_example_is_what_the_plan_computes() -> None:
+    example = doc_examples()[0]
+    backup = next(change for change in example["changes"] if change["name"] == "Twilio Backup")
+    (numbers,) = backup["fields"]
+    computed = item_changes(numbers["before"], numbers["after"])
+    assert [item._asdict() | {"path": list(item.path)} for item in computed] == numbers["items"]
 
 
 def test_plan_json_values_are_as_documented(plan_output: Any) -> None:
@@ -85,10 +103,19 @@ def test_plan_json_values_are_as_documented(plan_output: Any) -> None:
     assert secrets == {"username": "(sensitive)", "password": "(sensitive)"}
     assert changed["trunk_id"] == "ST_india"
     assert changed["fields"] == [
-        {"field": "sip_host", "before": "old.example.in", "after": None, "sensitive": False}
+        {
+            "field": "sip_host",
+            "before": "old.example.in",
+            "after": None,
+            "sensitive": False,
+            "items": [],
+        }
     ]
     assert (orphan["trunk_id"], orphan["fields"]) == ("ST_old", [])
     assert plan_output["summary"]["create"] == 1
+    assert (plan_output["would_change"], plan_output["secrets_unchecked"]) == (True, False)
+    warned = [(warning["name"], warning["action"]) for warning in plan_output["warnings"]]
+    assert warned == [("Exotel India", "changed"), ("Old trunk", "orphan")]
 
 
 def test_every_action_is_documented() -> None:

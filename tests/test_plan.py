@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from trunksync.apply import record_created
 from trunksync.config import Desired, DesiredTrunk
+from trunksync.diffs import ADDED, ORDER, ItemChange
 from trunksync.plan import (
     CHANGED,
     CREATE,
@@ -170,8 +171,9 @@ def test_changed_numbers_list() -> None:
     after = twilio(numbers=["+15550100000", "+15550100001"])
     (change,) = compute_plan(desired(after), state_with(before)).changes
     assert change.action == CHANGED
+    added = ItemChange(ADDED, (1,), None, "+15550100001")
     assert change.fields == (
-        FieldChange("numbers", ["+15550100000"], ["+15550100000", "+15550100001"]),
+        FieldChange("numbers", ["+15550100000"], ["+15550100000", "+15550100001"], items=(added,)),
     )
 
 
@@ -181,6 +183,7 @@ def test_reordered_numbers_count_as_a_change() -> None:
     (change,) = compute_plan(desired(after), state_with(before)).changes
     assert change.action == CHANGED
     assert [field.field for field in change.fields] == ["numbers"]
+    assert change.fields[0].items == (ItemChange(ORDER, ()),)
 
 
 def test_added_and_removed_optional_fields() -> None:

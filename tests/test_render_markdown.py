@@ -62,12 +62,19 @@ def test_plan_markdown_pins_table_summary_and_folded_noops() -> None:
         "\n"
         "Plan: 1 to create, 1 changed (not applied), 1 orphaned (left alone), 1 unchanged.\n"
         "\n"
+        "**Warnings** (apply leaves these alone; each needs a person):\n"
+        "\n"
+        "- **Exotel India** (changed): differs from what was applied; apply leaves it alone "
+        "(the API cannot update a trunk: --replace NAME recreates it)\n"
+        "- **Old one** (orphan): in the state, not in the file; apply leaves it alone "
+        "(--prune deactivates it)\n"
+        "\n"
         "|  | name | action | type | trunk id | what differs |\n"
         "|---|---|---|---|---|---|\n"
         '| + | Twilio Production | create | twilio |  | address = "example.pstn.twilio.com"'
         '<br>numbers = \\["+15550100000"\\]<br>password = (sensitive) |\n'
-        "| ~ | Exotel India | changed | exotel | ST\\_exo | sip\\_port: 5060 → 5070"
-        '<br>sip\\_host: "old.example.in" → (absent)<br>password: (sensitive) → (sensitive)'
+        "| ~ | Exotel India | changed | exotel | ST\\_exo | sip\\_port: 5060 -> 5070"
+        '<br>sip\\_host: "old.example.in" -> (absent)<br>password: (sensitive) -> (sensitive)'
         "<br>*the API cannot update a trunk: not applied* |\n"
         "| ! | Old one | orphan | twilio | ST\\_old | in the state, not in the file: left alone |\n"
         "\n"
@@ -111,7 +118,7 @@ def test_secret_values_never_appear_even_if_a_field_carries_one() -> None:
     )
     text = plan_markdown(Plan((leaky,)))
     assert "secret" not in text
-    assert "password: (sensitive) → (sensitive)" in text
+    assert "password: (sensitive) -> (sensitive)" in text
 
 
 def test_names_with_pipes_newlines_and_html_cannot_break_the_table() -> None:
@@ -144,6 +151,11 @@ def test_apply_markdown_lists_results_in_plan_order() -> None:
         "Apply finished: 1 created, 1 failed, 1 with unknown outcome, 0 not started.\n"
         "\n"
         "Plan: 3 to create, 0 changed (not applied), 1 orphaned (left alone), 0 unchanged.\n"
+        "\n"
+        "**Warnings** (apply leaves these alone; each needs a person):\n"
+        "\n"
+        "- **Old one** (orphan): in the state, not in the file; apply leaves it alone "
+        "(--prune deactivates it)\n"
         "\n"
         "|  | name | status | trunk id | message |\n"
         "|---|---|---|---|---|\n"

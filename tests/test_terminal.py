@@ -125,3 +125,24 @@ def test_progress_can_be_forced_off_on_a_terminal() -> None:
     progress.finish()
     assert stream.getvalue() == ""
     assert is_terminal(stream)
+
+
+def test_colorize_warnings_and_nested_items() -> None:
+    text = (
+        "    ~ numbers :\n"
+        '        + "+15550100002"\n'
+        '        - "+15550100000"\n'
+        'Warning: orphan "C": in the state, not in the file\n'
+        "Plan: 1 changed\n"
+    )
+    assert colorize_plan_text(text) == (
+        click.style("    ~ numbers :", fg="yellow")
+        + "\n"
+        + click.style('        + "+15550100002"', fg="green")
+        + "\n"
+        + click.style('        - "+15550100000"', fg="red")
+        + "\n"
+        + click.style('Warning: orphan "C": in the state, not in the file', fg="yellow", bold=True)
+        + "\n"
+        + "Plan: 1 changed\n"
+    )

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from trunksync import fingerprints
 from trunksync.config import Desired, DesiredTrunk
+from trunksync.diffs import ItemChange, is_nested, item_changes
 from trunksync.errors import TrunksyncError
 from trunksync.reconcile import (
     ABSENT,
@@ -44,7 +45,16 @@ ACTIONS = (CREATE, RECREATE, REPLACE, ADOPTED, CHANGED, CONFLICT, PRUNE, RETIRE,
 APPLIED = (CREATE, RECREATE, REPLACE, PRUNE, RETIRE)  # the actions apply carries out
 CREATING = (CREATE, RECREATE, REPLACE)
 DEACTIVATING = (REPLACE, PRUNE)  # what the safety threshold counts
+# What apply would change (Terraform's -detailed-exitcode 2): an adopt writes the state.
+WOULD_CHANGE = (CREATE, RECREATE, REPLACE, PRUNE, RETIRE, ADOPTED)
+# Entries that need a person but that apply leaves alone: shown as warnings, never hidden.
+NEEDS_A_PERSON = (CHANGED, CONFLICT, ORPHAN)
 SENSITIVE = "(sensitive)"
+# A secret field whose variable was not set (plan --allow-missing-secrets): never a change.
+UNKNOWN_SECRET = "(unknown: not set)"
+SECRETS_UNCHECKED = (
+    "secrets were not set (missing variables were allowed): changed secrets could not be checked"
+)
 # As octoDNS: the threshold only applies once there is something to protect.
 SAFETY_MIN_MANAGED = 10
 DEFAULT_MAX_DEACTIVATE_SHARE = 0.3
@@ -66,12 +76,18 @@ class PlanOptions(NamedTuple):
 
 
 class FieldChange(NamedTuple):
-    """One config field that differs; secrets never carry their values here."""
+    """One config field that differs; secrets never carry their values here.
+
+    `items` details a list or an object that differs item by item (which
+    numbers were added or removed, or that only their order changed); it is
+    empty for a replaced scalar, a created field and a secret.
+    """
 
     field: str
     before: Any
     after: Any
     sensitive: bool = False
+    items: tuple[ItemChange, ...] = ()
 
 
 class Change(NamedTuple):
@@ -84,8 +100,21 @@ class Change(NamedTuple):
     note: str | None = None
 
 
+class PlanWarning(NamedTuple):
+    """Something that needs a person although apply leaves it alone.
+
+    `name` and `action` are None for a warning about the whole plan.
+    """
+
+    name: str | None
+    action: str | None
+    message: str
+
+
 class Plan(NamedTuple):
     changes: tuple[Change, ...]
+    # True when secret values were unknown (not set): their changes could not be checked.
+    secrets_unchecked: bool = False
 
     def summary(self) -> dict[str, int]:
         counts = Counter(change.action for change in self.changes)
@@ -99,6 +128,36 @@ class Plan(NamedTuple):
     def has_changes(self) -> bool:
         """Whether the file and the state disagree in any way."""
         return any(change.action != NOOP for change in self.changes)
+
+    @property
+    def would_change(self) -> bool:
+        """Whether apply would change something (a trunk or the state)."""
+        return any(change.action in WOULD_CHANGE for change in self.changes)
+
+    def warnings(self) -> list[PlanWarning]:
+        """What needs a person but that apply leaves alone, in plan order."""
+        found = [
+            PlanWarning(change.name, change.action, _warning_message(change))
+            for change in self.changes
+            if change.action in NEEDS_A_PERSON
+        ]
+        if self.secrets_unchecked:
+            found.insert(0, PlanWarning(None, None, SECRETS_UNCHECKED))
+        return found
+
+
+def _warning_message(change: Change) -> str:
+    if change.action == CHANGED:
+        return (
+            "differs from what was applied; apply leaves it alone "
+            "(the API cannot update a trunk: --replace NAME recreates it)"
+        )
+    if change.action == ORPHAN:
+        return "in the state, not in the file; apply leaves it alone (--prune deactivates it)"
+    return (
+        "the platform has an active trunk of this name that the state does not know; "
+        "apply does not create it (trunksync import adopts it)"
+    )
 
 
 class _Remote(NamedTuple):
@@ -127,6 +186,7 @@ def compute_plan(
     options: PlanOptions = DEFAULT_OPTIONS,
 ) -> Plan:
     """Compare every desired trunk with its record; file order, then the state's leftovers."""
+    secrets_unchecked = bool(getattr(desired, "secrets_unchecked", False))
     view = None if remote is None else _Remote.of(remote, state)
     wanted = [t for t in desired.trunks if not options.targets or t.name in options.targets]
     changes = [_compare(trunk, state, view, options) for trunk in wanted]
@@ -138,7 +198,7 @@ def compute_plan(
         if not options.targets or retired.name in options.targets:
             note = "replaced earlier; its deactivation has not succeeded yet"
             changes.append(Change(retired.name, RETIRE, "", trunk_id, (), None, note))
-    return Plan(tuple(changes))
+    return Plan(tuple(changes), secrets_unchecked)
 
 
 def _orphan(name: str, record: TrunkRecord, view: _Remote | None, prune: bool) -> Change:
@@ -152,15 +212,40 @@ def _orphan(name: str, record: TrunkRecord, view: _Remote | None, prune: bool) -
 def check_safety(
     plan: Plan, state: State, max_share: float = DEFAULT_MAX_DEACTIVATE_SHARE, force: bool = False
 ) -> None:
-    """Refuse a plan that deactivates too large a share of the managed trunks."""
-    count = sum(1 for change in plan.changes if change.action in DEACTIVATING)
+    """Refuse a plan that deactivates, or recreates, too large a share of the managed trunks."""
+    if force:
+        return
     managed = len(state.trunks)
-    if force or count == 0 or managed < SAFETY_MIN_MANAGED or count <= max_share * managed:
+    _check_recreates(plan, managed, max_share)
+    count = sum(1 for change in plan.changes if change.action in DEACTIVATING)
+    if count == 0 or managed < SAFETY_MIN_MANAGED or count <= max_share * managed:
         return
     raise TrunksyncError(
         f"refusing to deactivate {count} of {managed} managed trunks "
         f"({count / managed:.0%} > {max_share:.0%} allowed): check the file and the flags; "
         "pass --force if this is intended (or raise --max-deactivate-share)"
+    )
+
+
+def recreate_limit(managed: int, max_share: float = DEFAULT_MAX_DEACTIVATE_SHARE) -> int:
+    """How many recreates one run may carry out without --force."""
+    # The epsilon keeps float noise from losing one: 0.29 * 100 is 28.999999999999996.
+    return max(1, int(max_share * managed + 1e-9))
+
+
+def _check_recreates(plan: Plan, managed: int, max_share: float) -> None:
+    # No minimum state size here, unlike deactivations: a list cut short (a proxy,
+    # an undocumented page size) looks exactly like trunks deactivated outside
+    # trunksync, and recreating them all would duplicate every trunk.
+    count = sum(1 for change in plan.changes if change.action == RECREATE)
+    limit = recreate_limit(managed, max_share)
+    if count <= limit:
+        return
+    raise TrunksyncError(
+        f"refusing to recreate {count} of {managed} managed trunks (at most {limit} "
+        "without --force): the platform's list does not show them, and a list cut short "
+        "looks just like trunks deactivated outside trunksync; check the platform, and pass "
+        "--force only if they really were deactivated"
     )
 
 
@@ -252,9 +337,20 @@ def _remote_conflict(trunk: DesiredTrunk, intent: Intent | None, view: _Remote) 
     )
 
 
+def _unknown_secrets(trunk: DesiredTrunk) -> frozenset[str]:
+    """Secret fields whose value is unknown (a variable allowed to be missing)."""
+    unknown: frozenset[str] = getattr(trunk, "unknown_secrets", frozenset())
+    return unknown
+
+
 def _create_fields(trunk: DesiredTrunk) -> tuple[FieldChange, ...]:
     fields = [FieldChange(key, None, value) for key, value in sorted(trunk.config.items())]
-    fields += [FieldChange(key, None, SENSITIVE, True) for key in sorted(trunk.secrets)]
+    unknown = _unknown_secrets(trunk)
+    secrets = sorted(trunk.secrets.keys() | unknown)
+    fields += [
+        FieldChange(key, None, UNKNOWN_SECRET if key in unknown else SENSITIVE, True)
+        for key in secrets
+    ]
     return tuple(fields)
 
 
@@ -272,8 +368,9 @@ def field_differences(trunk: DesiredTrunk, record: TrunkRecord) -> tuple[FieldCh
     for key in sorted(trunk.config.keys() | record.config.keys()):
         before, after = record.config.get(key), trunk.config.get(key)
         if before != after:
-            differences.append(FieldChange(key, before, after))
-    for key in sorted(trunk.secrets.keys() | record.secret_fingerprints.keys()):
+            items = item_changes(before, after) if is_nested(before, after) else ()
+            differences.append(FieldChange(key, before, after, items=items))
+    for key in sorted(_compared_secrets(trunk, record)):
         if not _secret_matches(trunk, record, key):
             before = SENSITIVE if key in record.secret_fingerprints else None
             after = SENSITIVE if key in trunk.secrets else None
@@ -281,10 +378,16 @@ def field_differences(trunk: DesiredTrunk, record: TrunkRecord) -> tuple[FieldCh
     return tuple(differences)
 
 
+def _compared_secrets(trunk: DesiredTrunk, record: TrunkRecord) -> set[str]:
+    """The secret fields that can be compared: an unknown value is never a change."""
+    return (trunk.secrets.keys() | record.secret_fingerprints.keys()) - _unknown_secrets(trunk)
+
+
 def _secrets_match(trunk: DesiredTrunk, record: TrunkRecord) -> bool:
-    if trunk.secrets.keys() != record.secret_fingerprints.keys():
+    unknown = _unknown_secrets(trunk)
+    if trunk.secrets.keys() - unknown != record.secret_fingerprints.keys() - unknown:
         return False
-    return all(_secret_matches(trunk, record, key) for key in trunk.secrets)
+    return all(_secret_matches(trunk, record, key) for key in _compared_secrets(trunk, record))
 
 
 def _secret_matches(trunk: DesiredTrunk, record: TrunkRecord, key: str) -> bool:

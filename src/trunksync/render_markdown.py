@@ -4,8 +4,10 @@ Suited to a PR comment or GitHub's job summary (GITHUB_STEP_SUMMARY): one
 compact table of what changes, a summary line, and the unchanged trunks (there
 may be thousands) folded into a <details> block. Secrets are never shown:
 fields marked sensitive render as (sensitive). Every text that comes from the
-user (names, values, messages) is escaped, so a name cannot break the table or
-inject HTML.
+user or the platform (names, ids, values, notes, messages) is escaped: markdown's
+own syntax made literal, newlines written as \\n, and anything unprintable made
+visible through trunksync.sanitize.printable, so a value cannot break the table,
+inject HTML or reach a terminal as a control character.
 """
 
 from __future__ import annotations
@@ -15,25 +17,38 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from trunksync.errors import TrunksyncError
-from trunksync.plan import APPLIED, NOOP, ORPHAN, Change, FieldChange, Plan
-from trunksync.render import SYMBOLS, _value, results_summary, summary_line
+from trunksync.plan import NOOP, ORPHAN, Change, FieldChange, Plan, PlanWarning
+from trunksync.render import (
+    NEW_FIELDS,
+    ORPHAN_REMARK,
+    SYMBOLS,
+    apply_finished_line,
+    item_text,
+    summary_line,
+    value_text,
+)
 from trunksync.results import CREATED, DEACTIVATED, FAILED, UNKNOWN, Result
+from trunksync.sanitize import printable
 
 NOOP_LIMIT = 1000
+# GitHub shows at most 1 MiB of a step's summary; stay well below it.
+STEP_SUMMARY_LIMIT = 512 * 1024
+STEP_SUMMARY_NOOP_LIMIT = 200
 RESULT_SYMBOLS = {CREATED: "+", DEACTIVATED: "-", FAILED: "x", UNKNOWN: "?"}
 # Markdown punctuation that could start emphasis, code, links, HTML or a table cell.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!])")
 
 
 def escape(text: str) -> str:
-    """`text` as literal Markdown inside a table cell, on one line."""
+    """`text` as literal Markdown inside a table cell, on one line, nothing unprintable."""
     escaped = _SPECIAL.sub(r"\\\1", text)
-    return escaped.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    escaped = escaped.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    return printable(escaped)
 
 
 def plan_markdown(plan: Plan, noop_limit: int = NOOP_LIMIT) -> str:
-    """A heading, the summary line, a table of the changes and the unchanged folded away."""
-    parts = ["### trunksync plan", "", escape(summary_line(plan))]
+    """A heading, the summary line, the warnings, a table of the changes, the unchanged folded."""
+    parts = ["### trunksync plan", "", escape(summary_line(plan)), *_warnings(plan.warnings())]
     changes = [change for change in plan.changes if change.action != NOOP]
     if changes:
         parts += ["", *_table(["", "name", "action", "type", "trunk id", "what differs"])]
@@ -52,18 +67,32 @@ def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _warnings(warnings: Sequence[PlanWarning]) -> list[str]:
+    """The entries that need a person although apply leaves them alone, as a list."""
+    if not warnings:
+        return []
+    lines = ["", "**Warnings** (apply leaves these alone; each needs a person):", ""]
+    for warning in warnings:
+        if warning.name is None:
+            lines.append(f"- {escape(warning.message)}")
+        else:
+            action = escape(warning.action or "")
+            lines.append(f"- **{escape(warning.name)}** ({action}): {escape(warning.message)}")
+    return lines
+
+
 def _change_row(change: Change) -> str:
     details = [_field(change.action, field) for field in change.fields]
     if change.action == ORPHAN:
-        details.append("in the state, not in the file: left alone")
+        details.append(ORPHAN_REMARK)
     if change.note:
         details.append(f"*{escape(change.note)}*")
     return _row(
         [
             SYMBOLS.get(change.action, "?"),
             escape(change.name),
-            change.action,
-            change.trunk_type,
+            escape(change.action),
+            escape(change.trunk_type),
             escape(change.trunk_id or ""),
             "<br>".join(details),
         ]
@@ -72,18 +101,20 @@ def _change_row(change: Change) -> str:
 
 def _field(action: str, field: FieldChange) -> str:
     name = escape(field.field)
-    if action in APPLIED:  # create, recreate: every field is new
-        return f"{name} = {escape(_value(field.after, field.sensitive))}"
-    before = _value(field.before, field.sensitive)
-    after = _value(field.after, field.sensitive)
-    return f"{name}: {escape(before)} → {escape(after)}"
+    if action in NEW_FIELDS:  # create, recreate: every field is new
+        return f"{name} = {escape(value_text(field.after, field.sensitive))}"
+    if field.items and not field.sensitive:
+        return f"{name}: " + ", ".join(escape(item_text(item)) for item in field.items)
+    before = value_text(field.before, field.sensitive)
+    after = value_text(field.after, field.sensitive)
+    return f"{name}: {escape(before)} -> {escape(after)}"
 
 
 def _unchanged(noops: list[Change], limit: int) -> list[str]:
     lines = [f"<details><summary>{len(noops)} unchanged</summary>", ""]
     lines += _table(["name", "type", "trunk id"])
     lines += [
-        _row([escape(change.name), change.trunk_type, escape(change.trunk_id or "")])
+        _row([escape(change.name), escape(change.trunk_type), escape(change.trunk_id or "")])
         for change in noops[:limit]
     ]
     if len(noops) > limit:
@@ -93,18 +124,8 @@ def _unchanged(noops: list[Change], limit: int) -> list[str]:
 
 def apply_markdown(plan: Plan, results: Sequence[Result]) -> str:
     """The outcome of an apply: a summary line and one row per create, in plan order."""
-    counts = results_summary(list(results))
-    not_started = len(plan.creates()) - len(results)
-    parts = ["### trunksync apply", ""]
-    if results:
-        deactivated = f"{counts[DEACTIVATED]} deactivated, " if counts[DEACTIVATED] else ""
-        parts.append(
-            f"Apply finished: {counts[CREATED]} created, {deactivated}{counts[FAILED]} failed, "
-            f"{counts[UNKNOWN]} with unknown outcome, {not_started} not started."
-        )
-    else:
-        parts.append("Nothing to create.")
-    parts += ["", escape(summary_line(plan))]
+    parts = ["### trunksync apply", "", apply_finished_line(plan, results)]
+    parts += ["", escape(summary_line(plan)), *_warnings(plan.warnings())]
     if results:
         order = {change.name: index for index, change in enumerate(plan.changes)}
         ordered = sorted(results, key=lambda result: order.get(result.name, len(order)))
@@ -118,11 +139,36 @@ def _result_row(result: Result) -> str:
         [
             RESULT_SYMBOLS.get(result.status, "?"),
             escape(result.name),
-            result.status,
+            escape(result.status),
             escape(result.trunk_id or ""),
             escape(result.message or ""),
         ]
     )
+
+
+def plan_step_summary(plan: Plan) -> str:
+    """The plan for GITHUB_STEP_SUMMARY: fewer unchanged rows, and bounded in size."""
+    return _bounded_summary(plan_markdown(plan, STEP_SUMMARY_NOOP_LIMIT))
+
+
+def apply_step_summary(plan: Plan, results: Sequence[Result]) -> str:
+    return _bounded_summary(apply_markdown(plan, results))
+
+
+def _bounded_summary(markdown: str, limit: int = STEP_SUMMARY_LIMIT) -> str:
+    """Cut at a line boundary so GitHub shows the summary instead of refusing it."""
+    if len(markdown.encode()) <= limit:
+        return markdown
+    kept: list[str] = []
+    size = 0
+    lines = markdown.splitlines(keepends=True)
+    for line in lines:
+        size += len(line.encode())
+        if size > limit - 200:  # room for the closing remark
+            break
+        kept.append(line)
+    left = len(lines) - len(kept)
+    return "".join(kept) + f"\n… {left} more line(s) cut: see the job's log for the whole plan.\n"
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str]) -> None:

@@ -25,11 +25,12 @@ MAX_MESSAGE = 300
 
 
 def is_unsafe_char(char: str) -> bool:
-    """Control characters (C0, C1, DEL), bidi controls, and line/paragraph separators."""
-    return char in BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+    """Control characters (C0, C1, DEL), bidi controls, line/paragraph separators, and
+    lone surrogates (a JSON answer or a YAML escape can hold one; no stream can write it)."""
+    return char in BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs")
 
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(sorted(BIDI)) + "]")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff" + "".join(sorted(BIDI)) + "]")
 
 
 def has_unsafe_chars(text: str) -> bool:

@@ -25,6 +25,8 @@ STYLES: dict[str, dict[str, Any]] = {
     "-": {"fg": "red"},  # prune, retire, and replace ("-/+")
 }
 _LEADING_SYMBOL = re.compile(r"^\s*([+~!=x?-])(?:/\+)? ")
+WARNING_PREFIX = "Warning: "
+WARNING_STYLE: dict[str, Any] = {"fg": "yellow", "bold": True}
 _ERASE_LINE = "\r\x1b[K"
 
 
@@ -53,10 +55,12 @@ def colorize_plan_text(text: str) -> str:
 
 
 def _colorize_line(line: str) -> str:
+    body = line.rstrip("\n")
+    if line.startswith(WARNING_PREFIX):
+        return click.style(body, **WARNING_STYLE) + line[len(body) :]
     match = _LEADING_SYMBOL.match(line)
     if match is None:
         return line
-    body = line.rstrip("\n")
     return click.style(body, **STYLES[match.group(1)]) + line[len(body) :]
 
 
