@@ -204,7 +204,10 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.real_path = real_path(path)
+        # A symlinked file: its sidecars (lock, journal, backup) go beside the target,
+        # so every path to one state shares them. Otherwise keep the path as given:
+        # messages then show it as the user wrote it.
+        self.real_path = real_path(path) if path.is_symlink() else path
         real = self.real_path
         self.backup_path = real.with_name(real.name + ".backup")
         self.lock_path = real.with_name(real.name + ".lock")

@@ -20,7 +20,7 @@ from trunksync.backends.base import BackendIdentity, HistoryEntry
 from trunksync.changes import StateChange, apply_changes
 from trunksync.errors import StateError
 from trunksync.runner import actor
-from trunksync.state import State, StateStore, utc_now
+from trunksync.state import State, StateStore, real_path, utc_now
 
 
 class _LockedFile:
@@ -80,7 +80,7 @@ class LocalBackend:
         self._store = StateStore(path)
 
     def identity(self) -> BackendIdentity:
-        return BackendIdentity("local", str(self._store.real_path))
+        return BackendIdentity("local", str(real_path(self.path)))
 
     def exists(self) -> bool:
         return self._store.exists()
