@@ -25,7 +25,7 @@ import re
 import secrets
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, NewType
@@ -89,17 +89,40 @@ Name = Annotated[str, AfterValidator(_check_name)]
 
 class _Record(BaseModel):
     # Frozen: a record in a state is a value; a change replaces it, never edits it.
+    # Fields are declared in sorted order, and mappings are sorted as they are
+    # validated, so the records encode straight to the file's sorted-key layout
+    # (see State.to_json) without a Python pass over every value.
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _sorted_mapping(value: dict[str, Any]) -> dict[str, Any]:
+    # Every record of a state file is validated on load, and a file we wrote is
+    # sorted already: check cheaply, rebuild only what is not.
+    keys = list(value)
+    if keys == sorted(keys) and all(_is_flat(item) for item in value.values()):
+        return value
+    return _sorted(value)  # type: ignore[no-any-return]
+
+
+def _is_flat(value: Any) -> bool:
+    """A scalar, or a list of scalars: nothing in it has keys to sort."""
+    if isinstance(value, list):
+        return not any(isinstance(item, (dict, list)) for item in value)
+    return not isinstance(value, dict)
+
+
+SortedMapping = Annotated[dict[str, Any], AfterValidator(_sorted_mapping)]
+SortedStrings = Annotated[dict[str, str], AfterValidator(_sorted_mapping)]
 
 
 class TrunkRecord(_Record):
     """A trunk trunksync created (or adopted): its id and what was applied."""
 
+    config: SortedMapping
+    created_at: Timestamp
+    secret_fingerprints: SortedStrings = {}
     trunk_id: TrunkId
     trunk_type: TrunkType
-    config: dict[str, Any]
-    secret_fingerprints: dict[str, str] = {}
-    created_at: Timestamp
 
 
 class Intent(_Record):
@@ -109,13 +132,13 @@ class Intent(_Record):
     platform can be adopted exactly as it was requested.
     """
 
-    trunk_type: TrunkType
-    config: dict[str, Any] = {}
-    secret_fingerprints: dict[str, str] = {}
-    request_fingerprint: str
-    started_at: Timestamp
+    config: SortedMapping = {}
     # For a replacement: the old trunk id, retired in the same write as the new id.
     replaces: TrunkId | None = None
+    request_fingerprint: str
+    secret_fingerprints: SortedStrings = {}
+    started_at: Timestamp
+    trunk_type: TrunkType
 
     def record(self, trunk_id: str, created_at: str) -> TrunkRecord:
         return TrunkRecord(
@@ -170,13 +193,29 @@ class State(BaseModel):
         indent=2, sort_keys=True, ensure_ascii=False)` of the state (with `moved_to`
         only when it is set, so an ordinary state's file never mentions it).
 
-        Written once per run (the fold), so no caching: pydantic's Rust encoder
-        over the whole document.
+        Written once per run (the fold), so no caching: the records' fields are
+        declared, and their mappings validated, in sorted order, so pydantic's Rust
+        encoder writes the whole document with no Python pass over the values.
         """
-        document = self.model_dump(mode="json")
-        if document.get("moved_to") is None:
-            del document["moved_to"]
-        return pydantic_core.to_json(_sorted(document), indent=2) + b"\n"
+        document: dict[str, Any] = {
+            "format_version": self.format_version,
+            "intents": _by_key(self.intents),
+            "lineage": self.lineage,
+            "retired": _by_key(self.retired),
+            "serial": self.serial,
+            "trunks": _by_key(self.trunks),
+        }
+        if self.moved_to is not None:
+            document["moved_to"] = self.moved_to
+        return pydantic_core.to_json(_sorted_top(document), indent=2) + b"\n"
+
+
+def _by_key(items: Mapping[str, _Record]) -> dict[str, _Record]:
+    return {key: items[key] for key in sorted(items)}
+
+
+def _sorted_top(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: document[key] for key in sorted(document)}
 
 
 def _sorted(value: Any) -> Any:
@@ -347,16 +386,40 @@ class StateStore:
 
     def _check_lineage(self, state: State) -> None:
         try:
-            backup = State.model_validate_json(self.backup_path.read_bytes())
-        except (OSError, ValidationError):
+            lineage = peek_lineage(self.backup_path.read_bytes())
+        except OSError:
             return
-        if backup.lineage != state.lineage:
+        if lineage is not None and lineage != state.lineage:
             raise StateError(
                 f"state {self.path} has lineage {state.lineage} but its backup "
-                f"{self.backup_path} has {backup.lineage}: the state file was replaced by "
+                f"{self.backup_path} has {printable(lineage)}: the state file was replaced by "
                 "another one. Restore the right file (the backup, if it is the right one) "
                 "or remove the backup to start anew; nothing was changed"
             )
+
+
+# The top-level "lineage" line of a file this module wrote (keys sorted, 2-space
+# indent): nested keys are indented deeper, so this matches only the top level.
+_LINEAGE_LINE = re.compile(rb'^  "lineage": ("(?:[^"\\\n]|\\.)*"),?$', re.MULTILINE)
+
+
+def peek_lineage(raw: bytes) -> str | None:
+    """A state file's lineage without validating the whole file (the backup is read on
+    every load; parsing all of it would double the load's cost). None: not a readable
+    state, which the backup check then ignores as it always did."""
+    match = _LINEAGE_LINE.search(raw)
+    if match is None:
+        try:
+            data = json.loads(raw)  # a hand-formatted file: parse it whole
+        except ValueError:
+            return None
+        lineage = data.get("lineage") if isinstance(data, dict) else None
+        return lineage if isinstance(lineage, str) else None
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _reason(error: OSError) -> str:
