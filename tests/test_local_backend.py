@@ -394,9 +394,8 @@ def test_a_new_state_honours_the_umask(tmp_path: Path) -> None:
         _commit_creates(backend, range(1))
     finally:
         os.umask(old)
-    assert stat.S_IMODE(backend.path.stat().st_mode) == 0o640
-    history = backend.path.with_name("trunks.json.history")
-    assert stat.S_IMODE(history.stat().st_mode) == 0o640
+    for name in ("trunks.json", "trunks.json.history", "trunks.json.lock"):
+        assert stat.S_IMODE(backend.path.with_name(name).stat().st_mode) == 0o640, name
 
 
 def test_an_existing_state_keeps_its_mode_and_so_do_its_journal_and_history(
@@ -454,6 +453,23 @@ def test_a_journal_that_cannot_be_written_is_one_state_error_and_nothing_counts(
     _one_line_state_error(caught.value, "cannot write the state journal", os.strerror(code))
     assert backend.path.read_bytes() == before  # the failed batch did not count
     assert set(backend.load().trunks) == {"Trunk 0"}
+
+
+def test_a_failed_first_append_leaves_no_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _backend(tmp_path)
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    with backend.lock(timeout=0, command="t") as locked:
+        monkeypatch.setattr(os, "fsync", failing)
+        with pytest.raises(StateError, match="Input/output error"):
+            locked.commit(_create(1))
+        monkeypatch.undo()
+    assert not _journal(backend).exists()
+    assert not backend.path.exists()
 
 
 def test_a_failed_append_is_cut_back_so_the_next_commit_is_sound(

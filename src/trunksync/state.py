@@ -329,7 +329,8 @@ class StateStore:
             raise StateError(
                 f"cannot create the state folder {self.path.parent}: {_reason(error)}"
             ) from None
-        lock = filelock.FileLock(str(self.lock_path), timeout=timeout, mode=_new_file_mode())
+        # No explicit mode: filelock then lets the umask decide, as for every file here.
+        lock = filelock.FileLock(str(self.lock_path), timeout=timeout)
         try:
             lock.acquire()
         except filelock.Timeout:
@@ -462,15 +463,14 @@ def _newer_message(path: Path, version: int) -> str:
     )
 
 
-def _new_file_mode() -> int:
-    """The mode handed to open(2) for a new file: the kernel applies the umask to it."""
-    return 0o666
+# The mode handed to open(2) for a new file: the kernel applies the umask to it.
+NEW_FILE_MODE = 0o666
 
 
 def create_file(path: Path, flags: int, like: Path | None = None) -> int:
     """open(2) `path` with O_CREAT | `flags`: a new file honours the umask, or takes
     the mode of `like` when that exists (a journal or history beside trunks.json)."""
-    fd = os.open(path, os.O_CREAT | flags, _new_file_mode())
+    fd = os.open(path, os.O_CREAT | flags, NEW_FILE_MODE)
     try:
         if like is not None:
             with contextlib.suppress(FileNotFoundError):

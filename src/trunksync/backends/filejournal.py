@@ -244,6 +244,7 @@ class JournalWriter:
     def __init__(self, store: StateStore) -> None:
         self._store = store
         self._fd: int | None = None
+        self.created = False  # whether this writer created the journal file
         self._size = 0
         self._broken: str | None = None
         self._mutex = threading.Lock()
@@ -259,6 +260,7 @@ class JournalWriter:
                     self._fd = create_file(
                         path, os.O_WRONLY | os.O_APPEND | os.O_EXCL, like=self._store.real_path
                     )
+                    self.created = True
                     fsync_dir(path.parent)
                 _write_all(self._fd, data)
                 os.fsync(self._fd)

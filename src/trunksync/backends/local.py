@@ -61,6 +61,8 @@ class _LockedFile:
         with self._mutex:
             self._writer.close()
             if not self._committed:
+                if self._writer.created:  # a first append failed and was cut back to nothing
+                    filejournal.remove_journal(self._store)
                 return
             self._store.write_bytes(self._state.to_json())
             filejournal.append_history(
