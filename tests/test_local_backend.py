@@ -198,6 +198,21 @@ def test_the_next_lock_folds_a_crash_journal_first(tmp_path: Path) -> None:
         assert set(locked.state.trunks) == {"Trunk 0", "Trunk 1", "Trunk 2"}
 
 
+def test_a_crash_fold_is_in_the_history_under_the_crashed_run(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    _commit_creates(backend, range(1))
+    before = backend.path.read_bytes()
+    journal = _crash_leaves_journal(backend, range(1, 3))
+    _restore_crash(backend, before, journal)
+    (tmp_path / "state" / "trunks.json.history").write_bytes(b"")
+    with backend.lock(timeout=0, command="next"):
+        pass
+    (entry,) = backend.history()
+    assert entry.serial == 3
+    assert entry.summary.startswith("2 recorded (folded after an interrupted run by ")
+    assert entry.actor == scan(journal, _journal(backend)).records[-1].actor
+
+
 def test_a_first_run_that_crashed_before_any_fold_is_recovered(tmp_path: Path) -> None:
     backend = _backend(tmp_path)
     journal = _crash_leaves_journal(backend, range(2))

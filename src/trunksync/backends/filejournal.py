@@ -221,7 +221,9 @@ def fold_pending(store: StateStore, command: str) -> None:
     if applied:
         store.refuse_moved(state)
         store.write_bytes(state.to_json())
-        append_history(store, state.serial, summarize(pending.records[-applied:], state))
+        folded = pending.records[-applied:]
+        summary = summarize(folded, state) + f" (folded after an interrupted run by {actor()})"
+        append_history(store, state.serial, summary, who=folded[-1].actor)
     remove_journal(store)
 
 
@@ -327,10 +329,13 @@ def summarize(records: Sequence[JournalRecord], state: State) -> str:
     return ", ".join(parts) or "no trunk changed"
 
 
-def append_history(store: StateStore, serial: int, summary: str) -> None:
-    """One JSON line per fold in `trunks.json.history` (append-only, best effort to read)."""
+def append_history(store: StateStore, serial: int, summary: str, who: str | None = None) -> None:
+    """One JSON line per fold in `trunks.json.history` (append-only, best effort to read).
+
+    `who`: the actor that made the changes, when not this process (a crashed run's).
+    """
     line = json.dumps(
-        {"actor": actor(), "serial": serial, "summary": summary, "time": utc_now()},
+        {"actor": who or actor(), "serial": serial, "summary": summary, "time": utc_now()},
         sort_keys=True,
         ensure_ascii=True,
     )
