@@ -98,17 +98,17 @@ class _Record(BaseModel):
 def _sorted_mapping(value: dict[str, Any]) -> dict[str, Any]:
     # Every record of a state file is validated on load, and a file we wrote is
     # sorted already: check cheaply, rebuild only what is not.
-    keys = list(value)
-    if keys == sorted(keys) and all(_is_flat(item) for item in value.values()):
+    if not value:
         return value
-    return _sorted(value)  # type: ignore[no-any-return]
-
-
-def _is_flat(value: Any) -> bool:
-    """A scalar, or a list of scalars: nothing in it has keys to sort."""
-    if isinstance(value, list):
-        return not any(isinstance(item, (dict, list)) for item in value)
-    return not isinstance(value, dict)
+    keys = list(value)
+    if keys != sorted(keys):
+        return _sorted(value)  # type: ignore[no-any-return]
+    for item in value.values():
+        if isinstance(item, dict) or (
+            isinstance(item, list) and any(isinstance(inner, (dict, list)) for inner in item)
+        ):
+            return _sorted(value)  # type: ignore[no-any-return]
+    return value
 
 
 SortedMapping = Annotated[dict[str, Any], AfterValidator(_sorted_mapping)]
