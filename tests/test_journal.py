@@ -16,7 +16,11 @@ WORKERS = 50
 
 
 def _intent() -> Intent:
-    return Intent(trunk_type="exotel", request_fingerprint="hmac-sha256:00:00", started_at="t")
+    return Intent(
+        trunk_type="exotel",
+        request_fingerprint="hmac-sha256:00:00",
+        started_at="2024-01-15T10:00:00Z",
+    )
 
 
 def _record(index: int) -> TrunkRecord:

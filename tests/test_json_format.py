@@ -50,7 +50,10 @@ def plan_output(isolated: Path) -> Any:
         created_at="2026-01-01T00:00:00.000000Z",
     )
     state.trunks["Old trunk"] = TrunkRecord(
-        trunk_id="ST_old", trunk_type="exotel", config={"exotel_number": "+12"}, created_at="x"
+        trunk_id="ST_old",
+        trunk_type="exotel",
+        config={"exotel_number": "+12"},
+        created_at="2024-01-15T10:00:00Z",
     )
     StateStore(Path("state/trunks.json")).save(state)
     code, data = run_json("plan", "--json")

@@ -302,7 +302,9 @@ def test_only_changed_is_a_change() -> None:
 def test_compute_plan_does_not_modify_the_state() -> None:
     state = state_with(twilio(), exotel(name="orphan"), exotel(name="diff"))
     state.intents["new"] = Intent(
-        trunk_type="twilio", request_fingerprint="hmac-sha256:00:00", started_at="t"
+        trunk_type="twilio",
+        request_fingerprint="hmac-sha256:00:00",
+        started_at="2024-01-15T10:00:00Z",
     )
     before = state.to_json()
     wanted = desired(

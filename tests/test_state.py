@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -67,7 +68,9 @@ def test_save_then_load_round_trips(tmp_path: Path) -> None:
     current = store.load()
     current.trunks["Exotel India"] = _record()
     current.intents["Pending"] = Intent(
-        trunk_type="twilio", request_fingerprint="hmac-sha256:00:11", started_at="t0"
+        trunk_type="twilio",
+        request_fingerprint="hmac-sha256:00:11",
+        started_at="2024-01-15T10:00:00Z",
     )
     store.save(current)
     again = StateStore(store.path).load()
@@ -104,14 +107,15 @@ def test_save_writes_sorted_key_json_with_trailing_newline(tmp_path: Path) -> No
     assert list(data["trunks"]["a"]) == sorted(data["trunks"]["a"])
 
 
-def test_save_sets_mode_0644(tmp_path: Path) -> None:
-    old_umask = os.umask(0o077)
+@pytest.mark.parametrize(("umask", "mode"), [(0o077, 0o600), (0o022, 0o644), (0o002, 0o664)])
+def test_a_new_state_file_honours_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    old_umask = os.umask(umask)
     try:
         store = _store(tmp_path)
         store.save(store.load())
     finally:
         os.umask(old_umask)
-    assert stat.S_IMODE(store.path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(store.path.stat().st_mode) == mode
 
 
 def test_first_save_of_a_new_file_makes_no_backup(tmp_path: Path) -> None:
@@ -179,7 +183,7 @@ def _bad_files() -> dict[str, bytes]:
         "missing-lineage": json.dumps({k: v for k, v in data.items() if k != "lineage"}).encode(),
         "unknown-field": json.dumps(dict(data, surprise=1)).encode(),
         "bad-trunk-type": json.dumps(
-            {**data, "trunks": {"x": {**data["trunks"]["Exotel India"], "trunk_type": "sip"}}}
+            {**data, "trunks": {"x": {**data["trunks"]["Exotel India"], "trunk_type": "SIP!"}}}
         ).encode(),
         "format-version-0": json.dumps(dict(data, format_version=0)).encode(),
     }
@@ -284,7 +288,7 @@ def test_missing_state_with_existing_backup_is_refused(tmp_path: Path) -> None:
 # --- atomic_write -----------------------------------------------------------------------------
 
 
-def test_atomic_write_replaces_content_and_sets_mode(tmp_path: Path) -> None:
+def test_atomic_write_replaces_content_and_keeps_the_mode(tmp_path: Path) -> None:
     folder = tmp_path / "d"
     folder.mkdir()
     target = folder / "f.json"
@@ -292,7 +296,7 @@ def test_atomic_write_replaces_content_and_sets_mode(tmp_path: Path) -> None:
     os.chmod(target, 0o600)
     atomic_write(target, b"new")
     assert target.read_bytes() == b"new"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert _listing(folder) == ["f.json"]
 
 
@@ -436,14 +440,20 @@ def test_to_json_is_exactly_sorted_indented_json(tmp_path: Path) -> None:
     state = State.new()
     state.trunks["Zürich ✓"] = TrunkRecord(
         trunk_id="ST_1", trunk_type="twilio", config={"numbers": ["+1555"], "address": "a.b"},
-        secret_fingerprints={"password": "hmac-sha256:00:11"}, created_at="t",
+        secret_fingerprints={"password": "hmac-sha256:00:11"}, created_at="2024-01-15T10:00:00Z",
     )  # fmt: skip
-    state.intents["A"] = Intent(trunk_type="exotel", request_fingerprint="f", started_at="t")
-    state.retired["ST_2"] = RetiredTrunk(name="B", since="t")
+    state.intents["A"] = Intent(
+        trunk_type="exotel", request_fingerprint="f", started_at="2024-01-15T10:00:00Z"
+    )
+    state.retired["ST_2"] = RetiredTrunk(name="B", since="2024-01-15T10:00:00Z")
     expected = stdlib_json.dumps(
-        state.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False
+        state.model_dump(mode="json", exclude={"moved_to"}),
+        indent=2,
+        sort_keys=True,
+        ensure_ascii=False,
     )
     assert state.to_json() == (expected + "\n").encode()
+    assert b"moved_to" not in state.to_json()  # an ordinary state's file never mentions it
 
 
 def test_a_failed_write_is_a_state_error_and_keeps_the_file(
@@ -460,3 +470,67 @@ def test_a_failed_write_is_a_state_error_and_keeps_the_file(
     with pytest.raises(StateError, match=r"cannot write the state .*No space left on device"):
         store.save(store.load())
     assert store.path.read_bytes() == before
+
+
+# --- what a state may hold --------------------------------------------------------------------
+
+
+def _with_record(**changes: object) -> bytes:
+    data = json.loads(_valid_bytes())
+    data["trunks"]["Exotel India"].update(changes)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (_with_record(trunk_id="ST_a\nfake line"), "trunks.Exotel India.trunk_id"),
+        (_with_record(trunk_id="XX_abc"), "trunks.Exotel India.trunk_id"),
+        (_with_record(trunk_type="Twilio"), "trunks.Exotel India.trunk_type"),
+        (_with_record(trunk_type="t" * 33), "trunks.Exotel India.trunk_type"),
+        (_with_record(created_at="yesterday"), "trunks.Exotel India.created_at"),
+    ],
+)
+def test_a_bad_value_in_a_record_is_a_state_error_naming_the_field(
+    tmp_path: Path, raw: bytes, where: str
+) -> None:
+    path = tmp_path / "trunks.json"
+    path.write_bytes(raw)
+    with pytest.raises(StateError, match=re.escape(where)) as caught:
+        StateStore(path).load()
+    assert "\n" not in str(caught.value)
+
+
+def test_names_with_control_characters_and_bad_retired_ids_are_refused() -> None:
+    base = json.loads(_valid_bytes())
+    record = base["trunks"]["Exotel India"]
+    since = "2024-01-15T10:00:00Z"
+    bad_name = dict(base, trunks={"Evil\x1b[2J": record})
+    bad_retired_key = dict(base, retired={"ST_ok\r": {"name": "a", "since": since}})
+    bad_retired_name = dict(base, retired={"ST_ok": {"name": "a\u202eb", "since": since}})
+    bad_since = dict(base, retired={"ST_ok": {"name": "a", "since": "soon"}})
+    for data in (bad_name, bad_retired_key, bad_retired_name, bad_since):
+        with pytest.raises(StateError) as caught:
+            parse_state(json.dumps(data).encode(), Path("s.json"))
+        assert "\x1b" not in str(caught.value) and "\r" not in str(caught.value)
+
+
+def test_intent_replaces_must_be_a_trunk_id() -> None:
+    with pytest.raises(ValueError, match="not a trunk id"):
+        Intent(trunk_type="exotel", request_fingerprint="f", started_at="2024-01-15T10:00:00Z",
+               replaces="ST_\n")  # fmt: skip
+
+
+def test_any_bounded_trunk_type_is_accepted() -> None:
+    record = _record().model_copy(update={"trunk_type": "telnyx"})
+    parsed = parse_state(
+        State(format_version=1, lineage="l", serial=1, trunks={"a": record}).to_json(),
+        Path("s.json"),
+    )
+    assert parsed.trunks["a"].trunk_type == "telnyx"
+
+
+def test_records_are_immutable() -> None:
+    record = _record()
+    with pytest.raises(ValueError, match="frozen"):
+        record.trunk_id = "ST_other"  # type: ignore[misc]

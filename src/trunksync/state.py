@@ -4,6 +4,16 @@ The file is JSON with sorted keys so a git diff of it reads well. It is only
 ever replaced atomically (temp file, fsync, rename, fsync of the folder), a
 backup keeps the version from before this run, and an OS lock (flock, released
 by the kernel if the holder dies) serialises runs.
+
+During a run each durable change is one appended record in a journal beside
+the file (see `trunksync.backends.filejournal`); the journal is folded into the
+file at the end of the run. `StateStore` knows about the journal so that every
+path through it agrees: `load` replays a journal left by a crash in memory,
+and `locked` folds it into the file before anything else happens.
+
+Paths: a symlinked state file is followed. The lock, the journal, the backup
+and every write are on the real file (so two paths to one state take one lock),
+and the link itself is kept.
 """
 
 from __future__ import annotations
@@ -11,35 +21,108 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
-import tempfile
+import re
+import secrets
+import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, NewType
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from trunksync.errors import LockError, StateError
+from trunksync.ids import TRUNK_ID_RULE, is_trunk_id
+from trunksync.runner import ci_run_url, host_name, user_name
+from trunksync.sanitize import has_unsafe_chars, printable
 
 FORMAT_VERSION = 1
 DEFAULT_PATH = Path("state/trunks.json")
 
+# Which types are managed is the type registry's business, not the state's: the
+# state accepts any bounded, plain type name. A NewType so that a value from the
+# YAML (a plain str) is passed in deliberately.
+TrunkTypeName = NewType("TrunkTypeName", str)
+TRUNK_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,31}", re.ASCII)
+TRUNK_TYPE_RULE = "a lowercase letter then up to 31 lowercase letters, digits, _ or -"
+
+
+def _check_trunk_id(value: str) -> str:
+    if not is_trunk_id(value):
+        raise ValueError(f"not a trunk id ({TRUNK_ID_RULE})")
+    return value
+
+
+def _check_trunk_type(value: str) -> str:
+    if TRUNK_TYPE.fullmatch(value) is None:
+        raise ValueError(f"not a trunk type ({TRUNK_TYPE_RULE})")
+    return value
+
+
+def _check_time(value: str) -> str:
+    parse_time(value)  # raises ValueError, which pydantic reports with the field's path
+    return value
+
+
+def _check_name(value: str) -> str:
+    if has_unsafe_chars(value):
+        raise ValueError(f"name {printable(value)!r} holds a control or bidi character")
+    return value
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601; a time without a zone is UTC (as `reconcile.parse_time`)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("not an ISO 8601 time (e.g. 2024-01-15T10:00:00.000000Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+TrunkId = Annotated[str, AfterValidator(_check_trunk_id)]
+TrunkType = Annotated[TrunkTypeName, AfterValidator(_check_trunk_type)]
+Timestamp = Annotated[str, AfterValidator(_check_time)]
+Name = Annotated[str, AfterValidator(_check_name)]
+
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Frozen: a record in a state is a value; a change replaces it, never edits it.
+    # Fields are declared in sorted order, and mappings are sorted as they are
+    # validated, so the records encode straight to the file's sorted-key layout
+    # (see State.to_json) without a Python pass over every value.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _sorted_mapping(value: dict[str, Any]) -> dict[str, Any]:
+    # Every record of a state file is validated on load, and a file we wrote is
+    # sorted already: check cheaply, rebuild only what is not.
+    if not value:
+        return value
+    keys = list(value)
+    if keys != sorted(keys):
+        return _sorted(value)  # type: ignore[no-any-return]
+    for item in value.values():
+        if isinstance(item, dict) or (
+            isinstance(item, list) and any(isinstance(inner, (dict, list)) for inner in item)
+        ):
+            return _sorted(value)  # type: ignore[no-any-return]
+    return value
+
+
+SortedMapping = Annotated[dict[str, Any], AfterValidator(_sorted_mapping)]
+SortedStrings = Annotated[dict[str, str], AfterValidator(_sorted_mapping)]
 
 
 class TrunkRecord(_Record):
     """A trunk trunksync created (or adopted): its id and what was applied."""
 
-    trunk_id: str = Field(pattern=r"^ST_")
-    trunk_type: Literal["twilio", "exotel"]
-    config: dict[str, Any]
-    secret_fingerprints: dict[str, str] = {}
-    created_at: str
+    config: SortedMapping
+    created_at: Timestamp
+    secret_fingerprints: SortedStrings = {}
+    trunk_id: TrunkId
+    trunk_type: TrunkType
 
 
 class Intent(_Record):
@@ -49,13 +132,13 @@ class Intent(_Record):
     platform can be adopted exactly as it was requested.
     """
 
-    trunk_type: Literal["twilio", "exotel"]
-    config: dict[str, Any] = {}
-    secret_fingerprints: dict[str, str] = {}
-    request_fingerprint: str
-    started_at: str
+    config: SortedMapping = {}
     # For a replacement: the old trunk id, retired in the same write as the new id.
-    replaces: str | None = None
+    replaces: TrunkId | None = None
+    request_fingerprint: str
+    secret_fingerprints: SortedStrings = {}
+    started_at: Timestamp
+    trunk_type: TrunkType
 
     def record(self, trunk_id: str, created_at: str) -> TrunkRecord:
         return TrunkRecord(
@@ -70,25 +153,32 @@ class Intent(_Record):
 class RetiredTrunk(_Record):
     """A replaced trunk still to be deactivated on the platform (keyed by its id)."""
 
-    name: str
-    since: str
+    name: Name
+    since: Timestamp
 
 
-class State(_Record):
+class State(BaseModel):
+    """The whole state. Mutable as a container (backends apply changes to it);
+    the records it holds are frozen values."""
+
+    model_config = ConfigDict(extra="forbid")
+
     format_version: int
     lineage: str
     serial: int = Field(ge=0)
-    trunks: dict[str, TrunkRecord] = {}
-    intents: dict[str, Intent] = {}
-    retired: dict[str, RetiredTrunk] = {}
-    # id(entry) -> (entry, its name, its encoded bytes): see to_json.
-    _fragments: dict[int, tuple[BaseModel, str, bytes]] = PrivateAttr(default_factory=dict)
+    trunks: dict[Name, TrunkRecord] = {}
+    intents: dict[Name, Intent] = {}
+    retired: dict[TrunkId, RetiredTrunk] = {}
+    # Set by `state migrate` on the copy it moved away from: where the state lives
+    # now (a backend identity, never a credential). Such a file is refused.
+    moved_to: str | None = None
 
-    def __eq__(self, other: object) -> bool:
-        # Equal states have equal fields; the encoding cache does not count.
-        return isinstance(other, State) and self.__dict__ == other.__dict__
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as BaseModel
+    @field_validator("lineage")
+    @classmethod
+    def _lineage_is_plain(cls, value: str) -> str:
+        if not value or has_unsafe_chars(value) or len(value) > 128:
+            raise ValueError("not a lineage (a plain string of at most 128 characters)")
+        return value
 
     def known_ids(self) -> set[str]:
         """Every trunk id this state accounts for, replaced ones included."""
@@ -100,56 +190,32 @@ class State(_Record):
 
     def to_json(self) -> bytes:
         """Sorted keys, 2-space indent, UTF-8: exactly the bytes of `json.dumps(...,
-        indent=2, sort_keys=True, ensure_ascii=False)`.
+        indent=2, sort_keys=True, ensure_ascii=False)` of the state (with `moved_to`
+        only when it is set, so an ordinary state's file never mentions it).
 
-        Apply writes the state after every batch of answers, so this is on its hot
-        path: each trunk record and intent is encoded once (by pydantic's Rust
-        encoder) and its bytes reused for as long as that object is in the state.
+        Written once per run (the fold), so no caching: the records' fields are
+        declared, and their mappings validated, in sorted order, so pydantic's Rust
+        encoder writes the whole document with no Python pass over the values.
         """
-        members = [
-            ("format_version", _encode(self.format_version)),
-            ("lineage", _encode(self.lineage)),
-            ("serial", _encode(self.serial)),
-            ("intents", self._section(self.intents)),
-            ("retired", self._section(self.retired)),
-            ("trunks", self._section(self.trunks)),
-        ]
-        lines = [b'  "' + key.encode() + b'": ' + value for key, value in sorted(members)]
-        return b"{\n" + b",\n".join(lines) + b"\n}\n"
-
-    def _section(self, items: Mapping[str, BaseModel]) -> bytes:
-        """A top-level mapping's value, built from cached per-entry fragments."""
-        if not items:
-            return b"{}"
-        cache = self._fragments
-        fragments = []
-        for name in sorted(items):
-            entry = items[name]
-            # The cache holds the entry itself, so its id cannot be reused meanwhile.
-            cached = cache.get(id(entry))
-            if cached is None or cached[1] != name:
-                cached = cache[id(entry)] = (entry, name, _fragment(name, entry))
-            fragments.append(cached[2])
-        if len(cache) > 4 * (len(self.trunks) + len(self.intents) + len(self.retired)) + 64:
-            live = {
-                id(e)
-                for section in (self.trunks, self.intents, self.retired)
-                for e in section.values()
-            }
-            for key in cache.keys() - live:
-                del cache[key]
-        return b"{\n" + b",\n".join(fragments) + b"\n  }"
+        document: dict[str, Any] = {
+            "format_version": self.format_version,
+            "intents": _by_key(self.intents),
+            "lineage": self.lineage,
+            "retired": _by_key(self.retired),
+            "serial": self.serial,
+            "trunks": _by_key(self.trunks),
+        }
+        if self.moved_to is not None:
+            document["moved_to"] = self.moved_to
+        return pydantic_core.to_json(_sorted_top(document), indent=2) + b"\n"
 
 
-def _encode(value: Any) -> bytes:
-    return pydantic_core.to_json(_sorted(value), indent=2)
+def _by_key(items: Mapping[str, _Record]) -> dict[str, _Record]:
+    return {key: items[key] for key in sorted(items)}
 
 
-def _fragment(name: str, entry: BaseModel) -> bytes:
-    """`    "name": {entry}` indented as a value inside a top-level mapping."""
-    encoded = _encode({name: entry.model_dump(mode="json")})
-    # Drop the wrapping "{\n" and "\n}", and indent one level more (2 -> 4 spaces).
-    return b"\n".join(b"  " + line for line in encoded[2:-2].split(b"\n"))
+def _sorted_top(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: document[key] for key in sorted(document)}
 
 
 def _sorted(value: Any) -> Any:
@@ -164,23 +230,50 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def real_path(path: Path) -> Path:
+    """`path` with every symlink followed (the file need not exist yet)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the read or write reports it
+        return path.absolute()
+
+
 class StateStore:
-    """Reads and atomically replaces one state file; holds its lock."""
+    """Reads and atomically replaces one state file; holds its lock; folds its journal."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.backup_path = path.with_name(path.name + ".backup")
-        self.lock_path = path.with_name(path.name + ".lock")
-        self.lock_info_path = path.with_name(path.name + ".lock.info")
+        # A symlinked file: its sidecars (lock, journal, backup) go beside the target,
+        # so every path to one state shares them. Otherwise keep the path as given:
+        # messages then show it as the user wrote it.
+        self.real_path = real_path(path) if path.is_symlink() else path
+        real = self.real_path
+        self.backup_path = real.with_name(real.name + ".backup")
+        self.lock_path = real.with_name(real.name + ".lock")
+        self.lock_info_path = real.with_name(real.name + ".lock.info")
+        self.journal_path = real.with_name(real.name + ".journal")
+        self.history_path = real.with_name(real.name + ".history")
         self._backed_up = False
 
     def exists(self) -> bool:
-        return self.path.exists()
+        """Whether a state exists: the file, or a journal a crash left before the first fold."""
+        return self.real_path.exists() or self.journal_path.exists()
 
     def load(self) -> State:
-        """The state on disk, or a new empty one if there is no file yet."""
+        """The state (a crash's journal replayed in memory), or a new empty one.
+
+        Nothing is written. A state that `state migrate` moved away is refused.
+        """
+        from trunksync.backends import filejournal
+
+        state = filejournal.replay_pending(self, self.read_file())
+        self.refuse_moved(state)
+        return state
+
+    def read_file(self) -> State | None:
+        """The state file alone, or None when there is none (and no backup says there was)."""
         try:
-            raw = self.path.read_bytes()
+            raw = self.real_path.read_bytes()
         except FileNotFoundError:
             if self.backup_path.exists():
                 # Starting empty here would plan every trunk as new: duplicates.
@@ -189,12 +282,20 @@ class StateStore:
                     f"restore it (cp {self.backup_path} {self.path}), or remove the backup "
                     "to start a new, empty state"
                 ) from None
-            return State.new()
+            return None
         except OSError as error:
-            raise StateError(f"cannot read state {self.path}: {error.strerror}") from None
+            raise StateError(f"cannot read state {self.path}: {_reason(error)}") from None
         state = parse_state(raw, self.path, self._restore_hint())
         self._check_lineage(state)
         return state
+
+    def refuse_moved(self, state: State) -> None:
+        if state.moved_to is not None:
+            raise StateError(
+                f"state {self.path} was moved to {printable(state.moved_to)} by "
+                "`trunksync state migrate`: use --state for that backend; "
+                f"remove {self.path} only if you mean to start a new, separate state here"
+            )
 
     def save(self, state: State) -> None:
         """Bump the serial and replace the file atomically."""
@@ -204,48 +305,73 @@ class StateStore:
     def write_bytes(self, data: bytes) -> None:
         """Replace the file with serialized state; the first write of a run keeps a backup."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self._backed_up and self.path.exists():
-                _replace_with_link(self.path, self.backup_path)
+            self.real_path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._backed_up and self.real_path.exists():
+                _replace_with_link(self.real_path, self.backup_path)
             self._backed_up = True
-            atomic_write(self.path, data)
+            atomic_write(self.real_path, data)
         except OSError as error:
             raise StateError(
-                f"cannot write the state {self.path}: {error.strerror or error}; it still holds "
+                f"cannot write the state {self.path}: {_reason(error)}; it still holds "
                 "its last complete version, and the next apply resolves any create in flight"
             ) from None
 
     @contextlib.contextmanager
     def locked(self, timeout: float = 0, command: str = "trunksync") -> Iterator[None]:
-        """Hold the OS lock on this state for the duration of the block."""
+        """Hold the OS lock on this state for the block; a pending journal is folded first."""
         import filelock
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from trunksync.backends import filejournal
+
+        try:
+            self.real_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StateError(
+                f"cannot create the state folder {self.path.parent}: {_reason(error)}"
+            ) from None
+        # No explicit mode: filelock then lets the umask decide, as for every file here.
         lock = filelock.FileLock(str(self.lock_path), timeout=timeout)
         try:
             lock.acquire()
         except filelock.Timeout:
             raise LockError(self._lock_message(timeout)) from None
+        except OSError as error:
+            raise StateError(f"cannot lock the state {self.path}: {_reason(error)}") from None
         try:
-            info = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "command": command,
-                "since": utc_now(),
-            }
-            atomic_write(self.lock_info_path, json.dumps(info).encode(), durable=False)
+            self._write_lock_info(command)
+            filejournal.fold_pending(self, command)
             yield
         finally:
             with contextlib.suppress(OSError):
                 self.lock_info_path.unlink()
             lock.release()
 
+    def _write_lock_info(self, command: str) -> None:
+        info: dict[str, Any] = {
+            "pid": os.getpid(),
+            "host": host_name(),
+            "user": user_name(),
+            "command": command,
+            "since": utc_now(),
+        }
+        url = ci_run_url()
+        if url:
+            info["ci_run"] = url
+        try:
+            atomic_write(self.lock_info_path, json.dumps(info).encode(), durable=False)
+        except OSError as error:
+            raise StateError(f"cannot write the state {self.path}: {_reason(error)}") from None
+
     def _lock_message(self, timeout: float) -> str:
         try:
             info = json.loads(self.lock_info_path.read_text())
-            holder = (
-                f"{info['command']} (pid {info['pid']} on {info['host']}) since {info['since']}"
-            )
+            who = f"pid {info['pid']} on {info['host']}"
+            if info.get("user"):
+                who += f", user {info['user']}"
+            holder = f"{info['command']} ({who}) since {info['since']}"
+            if info.get("ci_run"):
+                holder += f", CI run {info['ci_run']}"
+            holder = printable(holder)
         except (OSError, ValueError, KeyError, TypeError):
             holder = "another process"
         waited = f" after waiting {timeout:g}s" if timeout else ""
@@ -261,16 +387,44 @@ class StateStore:
 
     def _check_lineage(self, state: State) -> None:
         try:
-            backup = State.model_validate_json(self.backup_path.read_bytes())
-        except (OSError, ValidationError):
+            lineage = peek_lineage(self.backup_path.read_bytes())
+        except OSError:
             return
-        if backup.lineage != state.lineage:
+        if lineage is not None and lineage != state.lineage:
             raise StateError(
                 f"state {self.path} has lineage {state.lineage} but its backup "
-                f"{self.backup_path} has {backup.lineage}: the state file was replaced by "
+                f"{self.backup_path} has {printable(lineage)}: the state file was replaced by "
                 "another one. Restore the right file (the backup, if it is the right one) "
                 "or remove the backup to start anew; nothing was changed"
             )
+
+
+# The top-level "lineage" line of a file this module wrote (keys sorted, 2-space
+# indent): nested keys are indented deeper, so this matches only the top level.
+_LINEAGE_LINE = re.compile(rb'^  "lineage": ("(?:[^"\\\n]|\\.)*"),?$', re.MULTILINE)
+
+
+def peek_lineage(raw: bytes) -> str | None:
+    """A state file's lineage without validating the whole file (the backup is read on
+    every load; parsing all of it would double the load's cost). None: not a readable
+    state, which the backup check then ignores as it always did."""
+    match = _LINEAGE_LINE.search(raw)
+    if match is None:
+        try:
+            data = json.loads(raw)  # a hand-formatted file: parse it whole
+        except ValueError:
+            return None
+        lineage = data.get("lineage") if isinstance(data, dict) else None
+        return lineage if isinstance(lineage, str) else None
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _reason(error: OSError) -> str:
+    return printable(error.strerror or str(error))
 
 
 def parse_state(raw: bytes, path: Path, hint: str = "") -> State:
@@ -282,7 +436,7 @@ def parse_state(raw: bytes, path: Path, hint: str = "") -> State:
         if isinstance(version, int) and version > FORMAT_VERSION:
             raise StateError(_newer_message(path, version)) from None
         first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "file"
+        where = printable(".".join(str(part) for part in first["loc"])) or "file"
         raise StateError(
             f"state {path} is corrupt or not a trunksync state ({where}: {first['msg']})"
             f"{hint}; it was not changed"
@@ -309,23 +463,47 @@ def _newer_message(path: Path, version: int) -> str:
     )
 
 
+# The mode handed to open(2) for a new file: the kernel applies the umask to it.
+NEW_FILE_MODE = 0o666
+
+
+def create_file(path: Path, flags: int, like: Path | None = None) -> int:
+    """open(2) `path` with O_CREAT | `flags`: a new file honours the umask, or takes
+    the mode of `like` when that exists (a journal or history beside trunks.json)."""
+    fd = os.open(path, os.O_CREAT | flags, NEW_FILE_MODE)
+    try:
+        if like is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.fchmod(fd, stat.S_IMODE(like.stat().st_mode))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
-    """Replace `path` with `data` so a reader sees the old file or the new, never a mix."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Replace `path` with `data` so a reader sees the old file or the new, never a mix.
+
+    A symlink is followed: its target is replaced and the link kept. The new file
+    keeps the mode of the file it replaces; a file that did not exist gets the
+    umask's mode.
+    """
+    target = real_path(path)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    fd = create_file(tmp, os.O_WRONLY | os.O_EXCL, like=target)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     if durable:
-        fsync_dir(path.parent)
+        fsync_dir(target.parent)
 
 
 def _replace_with_link(source: Path, target: Path) -> None:

@@ -1,26 +1,39 @@
 """The local file backend: state/trunks.json, the reviewable file kept in git.
 
-(Interim version: every commit rewrites the whole file through StateStore.
-The journaled O(1)-per-change version replaces the internals, not the seam.)
+Under the lock, each `commit` appends one fsynced record to the journal beside
+the file (O(batch), whatever the size of the state) and applies the batch to
+the in-memory state; the journal is folded into trunks.json once, when the
+lock's block ends (normally, on an error, on Ctrl-C or a SIGTERM turned into
+an exception). A crash leaves the journal: readers replay it in memory, and the
+next lock folds it first (see `filejournal`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from trunksync.backends import filejournal
 from trunksync.backends.base import BackendIdentity, HistoryEntry
 from trunksync.changes import StateChange, apply_changes
 from trunksync.errors import StateError
-from trunksync.state import State, StateStore
+from trunksync.runner import actor
+from trunksync.state import State, StateStore, real_path, utc_now
 
 
 class _LockedFile:
+    """The state held under the lock; commits go to the journal."""
+
     def __init__(self, store: StateStore, state: State, existed: bool) -> None:
         self._store = store
         self._state = state
         self._existed = existed
+        self._writer = filejournal.JournalWriter(store)
+        self._actor = actor()
+        self._committed: list[filejournal.JournalRecord] = []
+        self._mutex = threading.Lock()
 
     @property
     def state(self) -> State:
@@ -31,19 +44,45 @@ class _LockedFile:
         return self._existed
 
     def commit(self, changes: Sequence[StateChange]) -> None:
-        candidate = self._state.model_copy(deep=True)
-        apply_changes(candidate, changes)
-        self._store.save(candidate)
-        self._state = candidate
+        """Append the batch as one journal record, fsync it, then apply it in memory."""
+        if not changes:
+            return
+        with self._mutex:
+            record = filejournal.JournalRecord(
+                self._state.lineage, self._state.serial + 1, utc_now(), self._actor, tuple(changes)
+            )
+            self._writer.append(filejournal.encode_record(record))
+            apply_changes(self._state, changes)
+            self._state.serial = record.serial
+            self._committed.append(record)
+
+    def fold(self) -> None:
+        """Write trunks.json once with every committed change, then drop the journal."""
+        with self._mutex:
+            self._writer.close()
+            if not self._committed:
+                if self._writer.created:  # a first append failed and was cut back to nothing
+                    filejournal.remove_journal(self._store)
+                return
+            self._store.write_bytes(self._state.to_json())
+            filejournal.append_history(
+                self._store,
+                self._state.serial,
+                filejournal.summarize(self._committed, self._state),
+            )
+            filejournal.remove_journal(self._store)
+            self._committed = []
 
 
 class LocalBackend:
+    """A state file (default state/trunks.json); symlinks followed, the link kept."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._store = StateStore(path)
 
     def identity(self) -> BackendIdentity:
-        return BackendIdentity("local", str(self.path.resolve()))
+        return BackendIdentity("local", str(real_path(self.path)))
 
     def exists(self) -> bool:
         return self._store.exists()
@@ -55,18 +94,37 @@ class LocalBackend:
     def lock(self, *, timeout: float, command: str) -> Iterator[_LockedFile]:
         with self._store.locked(timeout, command):
             existed = self._store.exists()
-            yield _LockedFile(self._store, self._store.load(), existed)
+            locked = _LockedFile(self._store, self._store.load(), existed)
+            try:
+                yield locked
+            except BaseException:
+                # The journal keeps every committed change if this fold fails too:
+                # the next command folds it. The first error is the one to report.
+                with contextlib.suppress(StateError):
+                    locked.fold()
+                raise
+            locked.fold()
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
-        return []
+        return filejournal.read_history(self._store, limit)
 
     def seed(self, state: State, *, command: str) -> None:
         with self._store.locked(0, command):
             if self._store.exists():
                 raise StateError(
-                    f"state {self.path} already exists: migrate only into an empty one"
+                    f"state {self.path} already exists: migrate only into an empty one "
+                    "(nothing was changed)"
                 )
-            self._store.write_bytes(state.to_json())
+            seeded = state.model_copy(update={"moved_to": None})
+            self._store.write_bytes(seeded.to_json())
+            filejournal.append_history(self._store, seeded.serial, "migrated in")
 
     def mark_moved(self, to: BackendIdentity, *, command: str) -> None:
-        raise StateError("not supported yet")
+        with self._store.locked(0, command):
+            current = self._store.read_file()
+            if current is None:
+                raise StateError(f"state {self.path} does not exist: there is nothing to move")
+            self._store.refuse_moved(current)
+            moved = current.model_copy(update={"moved_to": str(to)})
+            self._store.write_bytes(moved.to_json())
+            filejournal.append_history(self._store, moved.serial, f"moved to {to}")

@@ -1,0 +1,387 @@
+"""The local backend's journal: one appended, fsynced record per durable change batch.
+
+`trunks.json` is the reviewable file; rewriting it for every change costs
+O(state) per create. Instead each `commit` appends one record to
+`trunks.json.journal` beside it and fsyncs it (O(batch)), and the journal is
+folded into `trunks.json` once, at the end of the run (or by the next command
+that takes the lock, after a crash).
+
+A record is a header line and a payload line:
+
+    TSJ1 <payload length> <sha256 of the payload, hex>\\n
+    {"actor": ..., "changes": [...], "lineage": ..., "serial": N, "time": ...}\\n
+
+Reading: a torn LAST record (short, or its checksum does not match, with
+nothing after it) is dropped: the write-ahead rule means nothing was sent on
+its strength. Anything else wrong (a bad record followed by more, a lineage
+that is not the state's, a gap in the serials) is refused, changing nothing.
+Records whose serial the file already has were folded before (a fold that
+crashed before it removed the journal) and are skipped: folding twice is harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pydantic import ValidationError
+
+from trunksync.backends.base import HistoryEntry
+from trunksync.changes import (
+    ForgetTrunk,
+    RecordId,
+    Retire,
+    StateChange,
+    Unretire,
+    apply_changes,
+    change_from_json,
+    change_to_json,
+)
+from trunksync.errors import StateError
+from trunksync.runner import actor
+from trunksync.sanitize import printable
+from trunksync.state import FORMAT_VERSION, State, create_file, fsync_dir, utc_now
+
+if TYPE_CHECKING:
+    from trunksync.state import StateStore
+
+MAGIC = b"TSJ1"
+MAX_HEADER = 128  # a header longer than this is not one
+
+
+class JournalRecord(NamedTuple):
+    lineage: str
+    serial: int
+    time: str
+    actor: str
+    changes: tuple[StateChange, ...]
+
+
+class Scan(NamedTuple):
+    """What a journal holds: its sound records, and how many torn bytes end it."""
+
+    records: list[JournalRecord]
+    torn_tail: int
+
+
+def encode_record(record: JournalRecord) -> bytes:
+    payload = json.dumps(
+        {
+            "actor": record.actor,
+            "changes": [change_to_json(change) for change in record.changes],
+            "lineage": record.lineage,
+            "serial": record.serial,
+            "time": record.time,
+        },
+        sort_keys=True,
+        ensure_ascii=True,  # one line whatever the names hold
+        separators=(",", ":"),
+    ).encode()
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    return b"%s %d %s\n%s\n" % (MAGIC, len(payload), digest, payload)
+
+
+def scan(data: bytes, path: Path) -> Scan:
+    """Every sound record in `data`; a torn last record is counted, anything else refused."""
+    records: list[JournalRecord] = []
+    offset = 0
+    while offset < len(data):
+        header_end = data.find(b"\n", offset, offset + MAX_HEADER)
+        if header_end < 0:
+            if len(data) - offset < MAX_HEADER:
+                return Scan(records, len(data) - offset)  # a header cut short
+            raise _corrupt(path, offset, "no record header")
+        header = data[offset:header_end].split(b" ")
+        if len(header) != 3 or header[0] != MAGIC or not header[1].isdigit():
+            raise _corrupt(path, offset, "not a record header")
+        start = header_end + 1
+        end = start + int(header[1])
+        if end + 1 > len(data):
+            return Scan(records, len(data) - offset)  # the payload cut short
+        payload = data[start:end]
+        sound = data[end : end + 1] == b"\n" and (
+            hashlib.sha256(payload).hexdigest().encode() == header[2]
+        )
+        if not sound:
+            if end + 1 == len(data):
+                return Scan(records, len(data) - offset)  # the last write, torn
+            raise _corrupt(path, offset, "its checksum does not match")
+        records.append(_decode(payload, path, offset))
+        offset = end + 1
+    return Scan(records, 0)
+
+
+def _decode(payload: bytes, path: Path, offset: int) -> JournalRecord:
+    try:
+        data = json.loads(payload)
+        changes = tuple(change_from_json(change) for change in data["changes"])
+        record = JournalRecord(
+            str(data["lineage"]), data["serial"], str(data["time"]), str(data["actor"]), changes
+        )
+    except (ValueError, KeyError, TypeError, ValidationError):
+        raise _corrupt(path, offset, "its content is not a state change") from None
+    if not isinstance(record.serial, int) or record.serial < 1:
+        raise _corrupt(path, offset, "its serial is not a positive number")
+    return record
+
+
+def _corrupt(path: Path, offset: int, why: str) -> StateError:
+    return StateError(
+        f"state journal {path} is corrupt at byte {offset} ({why}), before its last record, "
+        "so it was not written by an interrupted trunksync run; nothing was changed. "
+        f"Move it aside (mv {path} {path}.bad) to use the state without its changes, "
+        "then run `trunksync apply`: it adopts any trunk created meanwhile"
+    )
+
+
+def read_journal(path: Path) -> Scan:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Scan([], 0)
+    except OSError as error:
+        raise StateError(
+            f"cannot read the state journal {path}: {printable(error.strerror or str(error))}"
+        ) from None
+    return scan(data, path)
+
+
+def replay(base: State | None, records: Sequence[JournalRecord], path: Path) -> tuple[State, int]:
+    """`base` (None: no file yet) with the journal's unfolded records applied, in
+    memory; and how many records that was. Refuses a foreign lineage or a gap."""
+    if base is None:
+        # No file yet: a first run crashed before its first fold.
+        if not records:
+            return State.new(), 0
+        try:
+            state = State(format_version=FORMAT_VERSION, lineage=records[0].lineage, serial=0)
+        except ValidationError:
+            raise _corrupt(path, 0, "its lineage is not one") from None
+    else:
+        state = base.model_copy(
+            update={
+                "trunks": dict(base.trunks),
+                "intents": dict(base.intents),
+                "retired": dict(base.retired),
+            }
+        )
+    applied = 0
+    previous: int | None = None
+    for record in records:
+        if record.lineage != state.lineage:
+            raise StateError(
+                f"state journal {path} belongs to lineage {printable(record.lineage)}, "
+                f"but the state has lineage {state.lineage}: the state file was replaced. "
+                f"Restore the matching file, or move the journal aside (mv {path} {path}.bad); "
+                "nothing was changed"
+            )
+        if previous is not None and record.serial != previous + 1:
+            raise _gap(path, previous + 1, record.serial)
+        previous = record.serial
+        if record.serial <= state.serial:
+            continue  # folded before: the fold was interrupted before it removed the journal
+        if record.serial != state.serial + 1:
+            raise _gap(path, state.serial + 1, record.serial)
+        apply_changes(state, record.changes)
+        state.serial = record.serial
+        applied += 1
+    return state, applied
+
+
+def _gap(path: Path, expected: int, found: int) -> StateError:
+    return StateError(
+        f"state journal {path} continues at serial {found} but the state needs {expected} "
+        "next: the journal and the state file do not belong together (an older or newer "
+        f"copy of one of them). Restore the matching pair, or move the journal aside "
+        f"(mv {path} {path}.bad); nothing was changed"
+    )
+
+
+def replay_pending(store: StateStore, file_state: State | None) -> State:
+    """What a reader sees: the file with a crash's journal replayed, nothing written."""
+    records = read_journal(store.journal_path).records
+    state, _ = replay(file_state, records, store.journal_path)
+    return state
+
+
+def fold_pending(store: StateStore, command: str) -> None:
+    """Under the lock: fold a journal a crash left into the file, then remove it."""
+    if not store.journal_path.exists():
+        return
+    pending = read_journal(store.journal_path)
+    file_state = store.read_file()
+    state, applied = replay(file_state, pending.records, store.journal_path)
+    if applied:
+        store.refuse_moved(state)
+        store.write_bytes(state.to_json())
+        folded = pending.records[-applied:]
+        summary = summarize(folded, state) + f" (folded after an interrupted run by {actor()})"
+        append_history(store, state.serial, summary, who=folded[-1].actor)
+    remove_journal(store)
+
+
+def remove_journal(store: StateStore) -> None:
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            store.journal_path.unlink()
+        fsync_dir(store.journal_path.parent)
+    except OSError as error:
+        raise StateError(
+            f"cannot remove the state journal {store.journal_path}: "
+            f"{printable(error.strerror or str(error))}; it is folded already, "
+            "and the next command skips what it holds"
+        ) from None
+
+
+class JournalWriter:
+    """Appends records to one journal for the duration of a lock."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._fd: int | None = None
+        self.created = False  # whether this writer created the journal file
+        self._size = 0
+        self._broken: str | None = None
+        self._mutex = threading.Lock()
+
+    def append(self, data: bytes) -> None:
+        """Write and fsync one record; on failure the journal is cut back to what it was."""
+        with self._mutex:
+            if self._broken is not None:
+                raise StateError(self._broken)
+            path = self._store.journal_path
+            try:
+                if self._fd is None:
+                    self._fd = create_file(
+                        path, os.O_WRONLY | os.O_APPEND | os.O_EXCL, like=self._store.real_path
+                    )
+                    self.created = True
+                    fsync_dir(path.parent)
+                _write_all(self._fd, data)
+                os.fsync(self._fd)
+            except OSError as error:
+                reason = printable(error.strerror or str(error))
+                self._cut_back(reason)
+                raise StateError(
+                    f"cannot write the state journal {path}: {reason}; this change is not "
+                    "recorded, and the next apply resolves any create in flight"
+                ) from None
+            self._size += len(data)
+
+    def _cut_back(self, reason: str) -> None:
+        # A partial record followed by a later one would read as corruption:
+        # remove it now, or refuse every later append.
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, self._size)
+            os.fsync(self._fd)
+        except OSError:
+            self._broken = (
+                f"the state journal {self._store.journal_path} could not be written ({reason}) "
+                "and not be repaired; no further change is recorded in this run"
+            )
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+                self._fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+def summarize(records: Sequence[JournalRecord], state: State) -> str:
+    """What a fold changed, in words: "3 recorded, 1 forgotten"."""
+    counts: Counter[str] = Counter()
+    for record in records:
+        for change in record.changes:
+            if isinstance(change, RecordId):
+                counts["recorded"] += 1
+                if change.retires:
+                    counts["retired"] += 1
+            elif isinstance(change, ForgetTrunk):
+                counts["forgotten"] += 1
+            elif isinstance(change, Retire):
+                counts["retired"] += 1
+            elif isinstance(change, Unretire):
+                counts["deactivated"] += 1
+    kinds = ("recorded", "forgotten", "retired", "deactivated")
+    parts = [f"{counts[kind]} {kind}" for kind in kinds if counts[kind]]
+    if state.intents:
+        parts.append(f"{len(state.intents)} intents open")
+    return ", ".join(parts) or "no trunk changed"
+
+
+def append_history(store: StateStore, serial: int, summary: str, who: str | None = None) -> None:
+    """One JSON line per fold in `trunks.json.history` (append-only, best effort to read).
+
+    `who`: the actor that made the changes, when not this process (a crashed run's).
+    """
+    line = json.dumps(
+        {"actor": who or actor(), "serial": serial, "summary": summary, "time": utc_now()},
+        sort_keys=True,
+        ensure_ascii=True,
+    )
+    try:
+        fd = create_file(store.history_path, os.O_WRONLY | os.O_APPEND, like=store.real_path)
+        try:
+            _write_all(fd, line.encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise StateError(
+            f"cannot write the state history {store.history_path}: "
+            f"{printable(error.strerror or str(error))}; the state itself is written"
+        ) from None
+
+
+def read_history(store: StateStore, limit: int) -> list[HistoryEntry]:
+    """The newest `limit` history entries, newest first (unreadable lines are skipped)."""
+    try:
+        lines = store.history_path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise StateError(
+            f"cannot read the state history {store.history_path}: "
+            f"{printable(error.strerror or str(error))}"
+        ) from None
+    entries: list[HistoryEntry] = []
+    for line in reversed(lines):
+        if len(entries) >= limit:
+            break
+        entry = _history_entry(line)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _history_entry(line: bytes) -> HistoryEntry | None:
+    try:
+        data: Any = json.loads(line)
+        return HistoryEntry(
+            int(data["serial"]),
+            printable(str(data["time"])),
+            printable(str(data["actor"])),
+            printable(str(data["summary"])),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None  # a line torn by a crash, or not ours: history is informative only
