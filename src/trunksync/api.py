@@ -4,7 +4,7 @@
     desired = trunksync.load_desired("trunks.yaml")
     backend = trunksync.open_state("state/trunks.json")
     with trunksync.connect("http://127.0.0.1:8080", api_key) as client:
-        report = trunksync.apply(desired, backend, client, on_result=print)
+        report = trunksync.apply_plan(desired, backend, client, on_result=print)
 
 The CLI's commands only parse flags, call these functions and print. This
 module never imports click (a test holds it to that).
@@ -36,15 +36,15 @@ if TYPE_CHECKING:
 __all__ = [
     "ApplyCancelled",
     "ApplyReport",
-    "apply",
+    "apply_plan",
     "connect",
     "import_trunk",
     "load_desired",
     "load_plan",
     "make_options",
+    "make_plan",
     "migrate_state",
     "open_state",
-    "plan",
     "plan_document",
     "state_history",
 ]
@@ -180,7 +180,7 @@ def make_options(
 # --- planning ------------------------------------------------------------------------
 
 
-def plan(
+def make_plan(
     desired: Desired,
     state: State,
     *,
@@ -254,7 +254,7 @@ def spec_without_password(spec: str) -> str:
 # --- applying ------------------------------------------------------------------------
 
 
-def apply(
+def apply_plan(
     desired: Desired,
     backend: StateBackend,
     client: PlatformClient,
@@ -313,7 +313,7 @@ def apply(
         for resolution in resolutions:
             if on_resolution is not None:
                 on_resolution(resolution)
-        the_plan = plan(
+        the_plan = make_plan(
             desired,
             locked.state,
             remote=client.list_trunks(),

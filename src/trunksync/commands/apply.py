@@ -158,7 +158,7 @@ def _apply(
             with api.connect(
                 api_url, api_key(), timeout=timeout, cancel=stop.cancel, secrets=_secrets(desired)
             ) as client:
-                report = api.apply(
+                report = api.apply_plan(
                     desired,
                     backend,
                     client,

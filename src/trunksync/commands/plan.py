@@ -102,7 +102,7 @@ def plan(
     state = backend.load()
     options = make_options(desired, state, targets, replace, prune)
     remote = _remote_trunks(api_url, key) if refresh and key else None
-    the_plan = api.plan(
+    the_plan = api.make_plan(
         desired,
         state,
         remote=remote,
