@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from trunksync.commands._common import json_option, lock_timeout_option, state_option
+from trunksync.commands._common import (
+    json_option,
+    lock_timeout_option,
+    os_errors_as_one_line,
+    state_option,
+)
 from trunksync.errors import TrunksyncError, did_you_mean
 
 if TYPE_CHECKING:
@@ -30,6 +35,7 @@ def state() -> None:
 
 @state.command("list")
 @state_option
+@os_errors_as_one_line
 def list_(state_spec: str) -> None:
     """List the trunk names in the state, one a line."""
     from trunksync import api
@@ -42,6 +48,7 @@ def list_(state_spec: str) -> None:
 @state.command()
 @click.argument("name")
 @state_option
+@os_errors_as_one_line
 def show(name: str, state_spec: str) -> None:
     """Show what the state records for the trunk NAME (secrets as fingerprints only)."""
     from trunksync import api
@@ -62,6 +69,7 @@ def show(name: str, state_spec: str) -> None:
 @click.argument("name")
 @state_option
 @lock_timeout_option
+@os_errors_as_one_line
 def rm(name: str, state_spec: str, lock_timeout: float) -> None:
     """Forget the trunk NAME: remove it from the state, leaving it on the platform.
 
@@ -88,6 +96,7 @@ def rm(name: str, state_spec: str, lock_timeout: float) -> None:
 @click.argument("new")
 @state_option
 @lock_timeout_option
+@os_errors_as_one_line
 def mv(old: str, new: str, state_spec: str, lock_timeout: float) -> None:
     """Rename the entry OLD to NEW in the state, keeping its trunk id.
 
@@ -130,6 +139,7 @@ def mv(old: str, new: str, state_spec: str, lock_timeout: float) -> None:
     "--limit", default=50, show_default=True, type=click.IntRange(1), help="Entries to show."
 )
 @json_option
+@os_errors_as_one_line
 def history(state_spec: str, limit: int, as_json: bool) -> None:
     """Show the latest durable changes of the state: serial, time, actor, what changed."""
     from trunksync import api, render
@@ -160,6 +170,7 @@ def history(state_spec: str, limit: int, as_json: bool) -> None:
 )
 @state_option
 @lock_timeout_option
+@os_errors_as_one_line
 def migrate(target_spec: str, state_spec: str, lock_timeout: float) -> None:
     """Move the state to another backend, keeping its lineage and serial.
 
