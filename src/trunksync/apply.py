@@ -219,6 +219,7 @@ class Committer:
         self.results: list[Result] = []
         self.failure: BaseException | None = None
         self.batches = 0  # how many commits were made (group commit, observable)
+        self.interrupted = False  # a stop signal arrived while it finished
 
     def __enter__(self) -> Committer:
         self._thread.start()
@@ -226,7 +227,13 @@ class Committer:
 
     def __exit__(self, *exc: object) -> None:
         self._queue.put(None)
-        self._thread.join()
+        # The committer's remaining work is bounded (one write): finish it even
+        # through a stop signal, so nothing is written after the state is released.
+        while self._thread.is_alive():
+            try:
+                self._thread.join()
+            except KeyboardInterrupt:
+                self.interrupted = True
 
     def submit(self, changes: Sequence[StateChange], result: Result | None = None) -> None:
         """Return once `changes` are durable and `result` reported; raise why not."""
@@ -323,6 +330,7 @@ class Applier:
             for worker in workers:
                 self._join(worker)
         self.batches = committer.batches
+        self.interrupted = self.interrupted or committer.interrupted
         failure = self._failure or committer.failure
         if failure is not None:
             raise failure
