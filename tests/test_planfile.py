@@ -169,3 +169,26 @@ def test_a_plan_marked_secrets_unchecked_cannot_be_applied(
     assert result.exit_code == 1
     assert "was made with --allow-missing-secrets" in result.stderr
     assert emulator.stats()["create_calls"] == 0
+
+
+def test_a_version_1_plan_is_refused_with_a_way_forward(
+    emulator: EmulatorHandle, trunks_file: Path
+) -> None:
+    assert run(emulator, "plan", "--out", "p.plan").exit_code == 0
+    document = json.loads(Path("p.plan").read_text())
+    document["format_version"] = 1
+    Path("p.plan").write_text(json.dumps(document))
+    result = run(emulator, "apply", "p.plan")
+    assert result.exit_code == 1
+    assert "p.plan has plan format version 1; this trunksync reads 2: make the plan again" in (
+        result.stderr
+    )
+
+
+def test_a_plan_without_the_api_key_cannot_be_applied(
+    emulator: EmulatorHandle, trunks_file: Path
+) -> None:
+    assert run(emulator, "plan", "--out", "p.plan").exit_code == 0
+    result = run(emulator, "apply", "p.plan", TRUNKSYNC_API_KEY="")
+    assert result.exit_code == 1
+    assert "TRUNKSYNC_API_KEY is not set" in result.stderr
