@@ -188,3 +188,15 @@ def test_migrate_refuses_an_absent_source_or_itself() -> None:
     same = MemoryBackend("a", State.new())
     with pytest.raises(TrunksyncError, match="the same state"):
         trunksync.migrate_state(same, same)  # type: ignore[arg-type]
+
+
+def test_the_script_in_docs_python_api_runs(emulator: EmulatorHandle, trunks_file: Path) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "python-api.md").read_text()
+    script = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "http://127.0.0.1:8080" in script and '"test-key"' in script
+    printed: list[str] = []
+    namespace: dict[str, Any] = {"print": lambda *args: printed.append(" ".join(map(str, args)))}
+    exec(compile(script.replace("http://127.0.0.1:8080", emulator.url), "doc", "exec"), namespace)
+    assert namespace["report"].counts["created"] == 3
+    assert len(emulator.active_trunks()) == 3
+    assert printed[-1].startswith("{'Trunk 00000': 'ST_")

@@ -50,7 +50,9 @@ class SignalCancel:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = {signum: signal.signal(signum, self._handle) for signum in EXIT_CODES}
+        # A signal the parent chose to ignore (a background job's SIGINT) stays ignored.
+        wanted = [s for s in EXIT_CODES if signal.getsignal(s) is not signal.SIG_IGN]
+        previous = {signum: signal.signal(signum, self._handle) for signum in wanted}
         try:
             yield self
         finally:
