@@ -23,6 +23,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,7 +35,6 @@ DEACTIVATE = "deactivate"
 CHECK_KEY = "check-key"
 ENDPOINTS = (LIST, CREATE, DEACTIVATE, CHECK_KEY)
 ELSEWHERE = "http://127.0.0.1:9/elsewhere"
-CREATED_AT = "2026-01-15T10:00:00.000000"
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ class HostileServer:
                     "trunk_id": trunk_id,
                     "trunk_name": name,
                     "trunk_type": trunk_type,
-                    "trunk_created_at": CREATED_AT,
+                    # Now, in the API's format (ISO 8601 without a zone, UTC).
+                    "trunk_created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f"),
                 }
             )
         return trunk_id

@@ -181,21 +181,21 @@ def describe_answer(answer: Answer, scrubber: Scrubber, *, raw: bool = False) ->
 def parse_list_answer(answer: Answer, scrubber: Scrubber) -> list[RemoteTrunk]:
     """The trunks of a `GET /sip/list` answer, or an error: never a guess.
 
-    Only a 2xx JSON object whose `data` is a list of well-formed trunks is a list.
+    Only a 200 JSON object whose `data` is a list of well-formed trunks is a list.
     A trunk of a type trunksync does not manage is kept (the plan compares types).
     """
-    _raise_for_error_status(answer, scrubber)
+    _raise_for_error_status(answer, scrubber, "GET /sip/list")
     payload = _documented_payload(answer)
     items = payload.get("data") if payload is not None else None
     if not isinstance(items, list):
-        raise _malformed("/sip/list", "not a JSON object with a `data` list", answer, scrubber)
+        raise _malformed("GET /sip/list", "not a JSON object with a `data` list", answer, scrubber)
     trunks: list[RemoteTrunk] = []
     seen: set[str] = set()
     for position, item in enumerate(items):
         trunk = _list_item(item)
         if trunk is None or trunk.trunk_id in seen:
             problem = "a repeated trunk id" if trunk else "a malformed trunk"
-            raise _malformed("/sip/list", f"item {position + 1} is {problem}", answer, scrubber)
+            raise _malformed("GET /sip/list", f"item {position + 1} is {problem}", answer, scrubber)
         seen.add(trunk.trunk_id)
         trunks.append(trunk)
     return trunks
@@ -239,22 +239,30 @@ def parse_deactivate_answer(answer: Answer, trunk_id: str, scrubber: Scrubber) -
     payload = _documented_payload(answer)
     data = payload.get("data") if payload is not None else None
     if not isinstance(data, dict) or data.get("trunk_id") != trunk_id:
-        raise _malformed("/sip/deactivate", "not a confirmation for this trunk", answer, scrubber)
+        raise _malformed(
+            "DELETE /sip/deactivate", "not a confirmation for this trunk", answer, scrubber
+        )
     return True
 
 
-def _raise_for_error_status(answer: Answer, scrubber: Scrubber) -> None:
-    """4xx: RequestRejected; 5xx: ApiError; any other non-2xx (1xx, 3xx): malformed."""
+def _raise_for_error_status(answer: Answer, scrubber: Scrubber, where: str = "") -> None:
+    """4xx: RequestRejected; 5xx: ApiError; any other non-200 (1xx, 2xx, 3xx): malformed.
+
+    `where` names the call in the message when the caller's context does not."""
     status = answer.status
+    prefix = f"{where} failed: " if where else ""
     if status == 401:
         raise RequestRejected(401, "the API key was refused (HTTP 401): check TRUNKSYNC_API_KEY")
     if 400 <= status < 500:
-        raise RequestRejected(status, describe_answer(answer, scrubber))
+        raise RequestRejected(status, prefix + describe_answer(answer, scrubber))
     if status >= 500:
-        raise ApiError(describe_answer(answer, scrubber))
-    if not 200 <= status < 300:
-        what = "a redirect, which is never followed" if 300 <= status < 400 else "not a 2xx"
-        raise MalformedAnswer(f"unexpected answer ({what}): {describe_answer(answer, scrubber)}")
+        raise ApiError(prefix + describe_answer(answer, scrubber))
+    if status != 200:
+        what = "a redirect, which is never followed" if 300 <= status < 400 else "not a 200"
+        source = f" from {where}" if where else ""
+        raise MalformedAnswer(
+            f"unexpected answer{source} ({what}): {describe_answer(answer, scrubber)}"
+        )
 
 
 def _malformed(where: str, problem: str, answer: Answer, scrubber: Scrubber) -> MalformedAnswer:
@@ -265,8 +273,11 @@ def _malformed(where: str, problem: str, answer: Answer, scrubber: Scrubber) -> 
 
 
 def _documented_payload(answer: Answer) -> dict[str, Any] | None:
-    """The JSON object of a 2xx JSON answer that does not say it failed; else None."""
-    if not 200 <= answer.status < 300 or not _is_json(answer.content_type):
+    """The JSON object of a 200 JSON answer that does not say it failed; else None.
+
+    The API documents 200 for every success. Other 2xx are not evidence: a 204 has
+    no content, a 206 is part of one, a 202 says the work is not done yet."""
+    if answer.status != 200 or not _is_json(answer.content_type):
         return None
     payload = _json_object(answer.body)
     if payload is None or payload.get("success") is False:
@@ -559,7 +570,7 @@ class PlatformClient:
         try:
             answer = self._send("GET", "/sip/list", LIST_BODY_LIMIT)
         except OutcomeUnknown as error:
-            raise ApiError(f"/sip/list: {error}") from None
+            raise ApiError(f"GET /sip/list failed: {error}") from None
         return parse_list_answer(answer, self.scrubber)
 
     def deactivate(self, trunk_id: str) -> bool:
@@ -618,7 +629,8 @@ class PlatformClient:
                 # The server answered, in an encoding that does not decode: garbage.
                 raise MalformedAnswer("the API's answer could not be decoded") from None
             except httpx.RequestError as error:  # read/write errors, timeouts, protocol errors
-                raise self._no_answer(ticket, _reason(error)) from None
+                timed_out = isinstance(error, httpx.TimeoutException)
+                raise self._no_answer(ticket, _reason(error), timed_out) from None
 
     def _exchange(
         self, lane: _Lane, ticket: _Ticket, method: str, path: str, limit: int, body: Any
@@ -654,14 +666,15 @@ class PlatformClient:
             "it was not read further"
         )
 
-    def _no_answer(self, ticket: _Ticket, reason: str) -> ApiError:
+    def _no_answer(self, ticket: _Ticket, reason: str, timed_out: bool = False) -> ApiError:
         """What an interrupted exchange means: not sent, or outcome unknown."""
         if ticket.stopped_by == "cancel":
             if not ticket.maybe_sent:
                 return RequestNotSent("stopped before the request was sent")
             return OutcomeUnknown("stopped while waiting for the API's answer")
-        if ticket.stopped_by == "deadline":
-            return OutcomeUnknown(f"no complete answer from the API within {self._timeout:g} s")
+        if ticket.stopped_by == "deadline" or timed_out:
+            # The total deadline (--timeout) passed before a complete answer.
+            return OutcomeUnknown("no answer from the API (timed out)")
         return OutcomeUnknown(f"no answer from the API ({self.scrubber.clean(reason, 200)})")
 
 
