@@ -427,6 +427,7 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
+        self._idle = True  # the thread waits with no deadline: a new request must wake it
         self._thread: threading.Thread | None = None
 
     @contextmanager
@@ -439,7 +440,11 @@ class _Watchdog:
                     target=self._run, name="trunksync-deadlines", daemon=True
                 )
                 self._thread.start()
-        self._wake.set()
+            # Deadlines all come from one timeout, so a new one is never earlier than
+            # those the thread already waits for: wake it only when it waits for none.
+            wake, self._idle = self._idle, False
+        if wake:
+            self._wake.set()
         try:
             yield
         finally:
@@ -461,6 +466,7 @@ class _Watchdog:
                 if self._closed:
                     return
                 wait = self._stop_due(time.monotonic())
+                self._idle = wait is None
             self._wake.wait(wait)
             self._wake.clear()
 
