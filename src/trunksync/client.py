@@ -219,7 +219,6 @@ def parse_create_answer(answer: Answer, scrubber: Scrubber) -> str:
             f"{describe_answer(answer, scrubber, raw=True)}",
             answered=True,
         )
-    assert isinstance(trunk_id, str)
     return trunk_id
 
 
@@ -311,7 +310,6 @@ def _list_item(item: object) -> RemoteTrunk | None:
         return None
     if not isinstance(created_at, str) or not _bounded_plain(created_at, MAX_CREATED_AT):
         return None
-    assert isinstance(trunk_id, str)
     return RemoteTrunk(trunk_id, name, trunk_type, created_at)
 
 
