@@ -209,6 +209,9 @@ def test_no_secret_fragment_survives_an_echoing_server(
     for path in sorted(isolated.rglob("*")):
         if path.is_file() and path.name != "trunks.yaml":
             texts[str(path.relative_to(isolated))] = path.read_bytes().decode("utf-8", "replace")
+    if endpoint == CREATE:  # the list is polite: every artifact was written, and checked
+        assert {"saved.plan", "summary.md", "state/trunks.json"} <= set(texts)
+        assert any("backup" in where for where in texts)
     found = {where: leaks(text) for where, text in texts.items() if leaks(text)}
     assert found == {}
     for result in runs:
