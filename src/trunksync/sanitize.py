@@ -11,6 +11,7 @@ renderer (text, JSON, markdown, step summary, error messages) shows it:
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import unicodedata
@@ -22,6 +23,8 @@ REDACTED = "(sensitive)"
 BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 FRAGMENT = 8  # any run this long of a secret counts as a leak
 MAX_MESSAGE = 300
+MAX_EXCERPT = 160
+EXCERPT_HEAD = 4096  # characters of a body looked at for an excerpt
 
 
 def is_unsafe_char(char: str) -> bool:
@@ -57,10 +60,10 @@ class Scrubber:
     """Removes secrets, in every form they may be echoed in, from a text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(dict.fromkeys(secret for secret in secrets if secret))
         forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms.update(_forms(secret))
+        for secret in self._secrets:
+            forms.update(_forms(secret))
         self._whole = sorted(forms, key=len, reverse=True)
         self._pieces = {
             form[start : start + FRAGMENT]
@@ -68,8 +71,14 @@ class Scrubber:
             for start in range(len(form) - FRAGMENT + 1)
         }
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
     def with_secrets(self, secrets: Iterable[str]) -> Scrubber:
-        return Scrubber([*self._whole, *secrets])
+        """This scrubber plus more secrets (itself when they add nothing)."""
+        extra = [secret for secret in secrets if secret and secret not in self._secrets]
+        return Scrubber([*self._secrets, *extra]) if extra else self
 
     def scrub(self, text: str) -> str:
         for form in self._whole:
@@ -97,12 +106,29 @@ class Scrubber:
         """Scrubbed, escaped, then bounded: what any message from outside becomes."""
         return bounded(printable(self.scrub(text)), limit)
 
+    def excerpt(self, text: str, limit: int = MAX_EXCERPT) -> str:
+        """One short line from a possibly huge, multi-line text (an HTML page, an echo).
+
+        Only the head is looked at: cutting it before scrubbing can split a secret,
+        but what is left of it on either side is still caught as a fragment when it
+        is long enough to count as a leak. Runs of whitespace (newlines included)
+        become one space so a page reads as a line; anything else unsafe is escaped.
+        """
+        head = self.scrub(text[:EXCERPT_HEAD])
+        return bounded(printable(" ".join(head.split())), limit)
+
 
 def _forms(secret: str) -> set[str]:
+    """Every way a server or proxy commonly echoes a value: raw, inside a JSON string
+    (with or without `\\/`), URL-encoded, and HTML-escaped in an error page."""
+    json_form = json.dumps(secret)[1:-1]
     return {
         secret,
-        json.dumps(secret)[1:-1],
+        json_form,
+        json_form.replace("/", "\\/"),
         json.dumps(secret, ensure_ascii=False)[1:-1],
         quote(secret, safe=""),
         quote_plus(secret, safe=""),
+        html.escape(secret),
+        html.escape(secret, quote=False),
     }
