@@ -143,13 +143,9 @@ def connect(
     key = api_key if api_key is not None else os.environ.get("TRUNKSYNC_API_KEY", "")
     if not key:
         raise TrunksyncError("TRUNKSYNC_API_KEY is not set: export the platform API key first")
-    accepted = inspect.signature(PlatformClient).parameters
-    extra: dict[str, Any] = {}
-    if "cancel" in accepted and cancel is not None:
-        extra["cancel"] = cancel
-    if "secrets" in accepted:
-        extra["secrets"] = list(secrets)
-    return PlatformClient(check_api_url(api_url), key, timeout=timeout, **extra)
+    return PlatformClient(
+        check_api_url(api_url), key, timeout=timeout, cancel=cancel, secrets=list(secrets)
+    )
 
 
 def make_options(
@@ -345,10 +341,7 @@ def _resolve_earlier(locked: LockedState, client: PlatformClient, settler: Any) 
 
 
 def _base_url(client: PlatformClient) -> str:
-    base = getattr(client, "base_url", None)
-    if base is None:
-        base = client._settings["base_url"]  # until the client exposes it
-    return str(base).rstrip("/")
+    return client.base_url
 
 
 def _ignore(_: Any) -> None:

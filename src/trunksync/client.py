@@ -450,6 +450,11 @@ class _Watchdog:
                 self._lanes.discard(lane)
                 lane.ticket = None
 
+    @property
+    def base_url(self) -> str:
+        """The checked API URL, without a trailing slash (never holds credentials)."""
+        return str(self._settings["base_url"])
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
