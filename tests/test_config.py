@@ -75,7 +75,9 @@ def problems(path: Path, environ: dict[str, str] | None = None, **kwargs: bool) 
         load(path, environ, **kwargs)
     error = caught.value
     texts = [str(problem) for problem in error.problems]
-    assert str(error) == "\n".join(texts[:20] + ([f"... and {len(texts) - 20} more problem(s)"] if len(texts) > 20 else []))
+    assert str(error) == "\n".join(
+        texts[:20] + ([f"... and {len(texts) - 20} more problem(s)"] if len(texts) > 20 else [])
+    )
     assert error.problems, "a ConfigError without problems"
     return texts
 

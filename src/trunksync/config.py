@@ -593,9 +593,11 @@ def _name_node(entry: yaml.Node) -> yaml.Node | None:
     return pair[1] if pair is not None else None
 
 
-def _sequence_item_marks(text: bytes, top_key: str) -> list[yaml.Mark]:
-    """The start of each item of the top-level `top_key:` sequence, aliases included."""
-    marks: list[yaml.Mark] = []
+def _sequence_item_marks(text: bytes, top_key: str) -> list[Any]:
+    """The start of each item of the top-level `top_key:` sequence, aliases included.
+
+    The marks come from libyaml (its own Mark type, with the same line and column)."""
+    marks: list[Any] = []
     # Per open collection: [is_mapping, next_is_key, value_is_top_key, is_the_sequence].
     stack: list[list[bool]] = []
     for event in yaml.parse(text, Loader=yaml.CSafeLoader):
@@ -615,7 +617,7 @@ def _sequence_item_marks(text: bytes, top_key: str) -> list[yaml.Mark]:
             elif parent[0]:  # a mapping value
                 parent[1] = True
                 the_sequence = parent[2]
-            elif parent[3]:
+            elif parent[3] and event.start_mark is not None:
                 marks.append(event.start_mark)
         if isinstance(event, yaml.MappingStartEvent):
             stack.append([True, True, False, False])

@@ -8,7 +8,7 @@ are written for people: they never quote a secret's value.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic import (
 
 from trunksync import trunk_types
 from trunksync.trunk_types import TrunkTypeSpec
+from trunksync.trunk_types.exotel import ExotelConfig as ExotelConfig
 from trunksync.trunk_types.fields import (
     BARE_HOST as BARE_HOST,
 )
@@ -32,11 +33,7 @@ from trunksync.trunk_types.fields import (
     TrunkName,
     YamlNumber,
 )
-from trunksync.trunk_types.fields import (
-    YamlNumber as YamlNumber,
-)
 from trunksync.trunk_types.twilio import TwilioConfig as TwilioConfig
-from trunksync.trunk_types.exotel import ExotelConfig as ExotelConfig  # noqa: I001
 
 TRUNK_NAME_DOC = (
     "The identity of the entry: 1 to 100 characters, no control or bidi characters, "
@@ -81,7 +78,7 @@ def _trunk_model(spec: TrunkTypeSpec) -> type[BaseModel]:
         __base__=_Strict,
         __doc__=spec.description,
         trunk_name=(TrunkName, Field(description=TRUNK_NAME_DOC)),
-        trunk_type=(Literal[spec.name], ...),  # type: ignore[valid-type]
+        trunk_type=(cast(Any, Literal)[spec.name], ...),
         trunk_config=(spec.config_model, ...),
     )
 
@@ -111,7 +108,7 @@ def _build_file_model(specs: tuple[TrunkTypeSpec, ...]) -> type[BaseModel]:
         __doc__="The desired-state file: `version: 1` and the list of trunks.",
         version=(Version, Field(description="The format version of the file: 1.")),
         trunks=(
-            list[trunk],  # type: ignore[valid-type]
+            list[trunk],
             Field(description="The outbound SIP trunks, each once by trunk_name."),
         ),
     )

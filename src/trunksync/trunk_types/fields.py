@@ -61,7 +61,7 @@ def _port_from_text(value: Any) -> Any:
         if re.fullmatch(r"[-+]?0[0-9_]+", value, re.ASCII):
             raise ValueError(
                 f"{value} has a leading zero, which YAML reads as an octal number: "
-                f"write {value.lstrip('+-0') or '0'} (and \"{value}\" in quotes is not a port)"
+                f'write {value.lstrip("+-0") or "0"} (and "{value}" in quotes is not a port)'
             )
         try:
             return int(value.replace("_", ""), 0)
