@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import resource
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trunksync.cli import cli
 from trunksync.config import MAX_FILE_BYTES, Desired, UnknownSecret, load_desired
 from trunksync.errors import SHOWN_PROBLEMS, ConfigError, Problem, TrunksyncError
-from trunksync.sanitize import FRAGMENT
+from trunksync.sanitize import FRAGMENT, has_unsafe_chars
 
 SID = "ACsentinel0000000000000000000000001"
 TOKEN = "SENTINEL-AUTH-TOKEN-do-not-print"
@@ -258,6 +261,12 @@ def test_secret_variable_in_a_plain_field_is_refused_without_its_value(tmp_path:
     assert_no_secret(found, SID, TOKEN)
 
 
+def test_secret_anchor_under_an_x_key_may_feed_secret_fields(tmp_path: Path) -> None:
+    text = "x-token: &token ${TWILIO_AUTH_TOKEN}\n" + twilio_file(password="*token")
+    (trunk,) = load_desired(write(tmp_path, text), ENV).trunks
+    assert trunk.secrets["password"].get_secret_value() == TOKEN
+
+
 def test_secret_value_never_reaches_the_cli_output(tmp_path: Path) -> None:
     write(tmp_path, twilio_file(address="${TWILIO_AUTH_TOKEN}.example.com"))
     result = CliRunner().invoke(cli, ["validate", "-f", str(tmp_path / "trunks.yaml")], env=ENV)
@@ -435,3 +444,21 @@ def test_problem_text_forms() -> None:
     assert str(Problem("f.yaml", 3, None, "bad")) == "f.yaml:3: bad"
     assert str(Problem("f.yaml", None, None, "bad")) == "f.yaml: bad"
     assert str(ConfigError(["plain text"])) == "plain text"
+
+
+# --- any name, any error: nothing unprintable reaches a message -----------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=30))
+def test_any_name_loads_clean_or_fails_with_printable_messages(name: str) -> None:
+    text = twilio_file(name=json.dumps(name))  # a JSON string is a YAML double-quoted scalar
+    try:
+        desired = load_desired("-", ENV, stdin=io.BytesIO(text.encode()))
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            assert not has_unsafe_chars(line), line
+        return
+    (trunk,) = desired.trunks
+    assert trunk.name == name
+    assert not has_unsafe_chars(name)

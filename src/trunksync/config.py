@@ -364,7 +364,10 @@ class _Interpolator:
         be stored in the state and printed in plans and messages."""
         secret_variables = {use.variable for use in self._uses if use.in_secret}
         for use in self._uses:
-            if not use.in_secret and use.variable in secret_variables:
+            # An anchor under a top-level `x-` key (`x-token: &t ${TOKEN}`) is dropped
+            # after the walk: only its uses through aliases count.
+            anchor_only = use.key is not None and use.key.startswith("x-")
+            if not use.in_secret and use.variable in secret_variables and not anchor_only:
                 where = use.key if use.key is not None else "this value"
                 self._problems.node(
                     use.node,
