@@ -345,7 +345,7 @@ def test_trunk_name_refuses_control_and_bidi_characters(
 ) -> None:
     path = write(tmp_path, twilio_file(name=name))
     (message,) = problems_of(path)
-    assert f"trunk_name '{shown}' holds a control or bidi character" in message
+    assert f"trunk_name: '{shown}' holds a control or bidi character" in message
     assert message.isprintable()
 
 
@@ -462,3 +462,25 @@ def test_any_name_loads_clean_or_fails_with_printable_messages(name: str) -> Non
     (trunk,) = desired.trunks
     assert trunk.name == name
     assert not has_unsafe_chars(name)
+
+
+SECRET_IN_PLAIN_FIELDS = {
+    "trunk_name": twilio_file(name="${TWILIO_AUTH_TOKEN}"),
+    "address": twilio_file(address="${TWILIO_AUTH_TOKEN}"),
+    "address, partly": twilio_file(address="x${TWILIO_AUTH_TOKEN}.example.com"),
+    "a number": twilio_file().replace('"+15550100000"', '"${TWILIO_AUTH_TOKEN}"'),
+    "trunk_type": twilio_file().replace("trunk_type: twilio", "trunk_type: ${TWILIO_AUTH_TOKEN}"),
+    "an unknown field": twilio_file() + "    region: ${TWILIO_AUTH_TOKEN}\n",
+    "sip_port": exotel_port("${TWILIO_AUTH_TOKEN}") + twilio_file().split("trunks:\n", 1)[1],
+    "version": twilio_file().replace("version: 1", "version: ${TWILIO_AUTH_TOKEN}"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SECRET_IN_PLAIN_FIELDS))
+def test_a_secret_variable_in_any_plain_field_is_refused_unseen(tmp_path: Path, case: str) -> None:
+    path = write(tmp_path, SECRET_IN_PLAIN_FIELDS[case])
+    with pytest.raises(ConfigError) as caught:
+        load_desired(path, ENV)
+    texts = [str(caught.value), *(str(problem) for problem in caught.value.problems)]
+    assert any("which is used for a secret" in text for text in texts), texts
+    assert_no_secret(texts, TOKEN, SID)

@@ -93,8 +93,8 @@ def _check_bare_host(value: str) -> str:
 def _check_name(value: str) -> str:
     if has_unsafe_chars(value):
         raise ValueError(
-            f"trunk_name '{printable(value)}' holds a control or bidi character "
-            "(shown escaped); names must be plain printable text"
+            f"'{printable(value)}' holds a control or bidi character (shown escaped); "
+            "a trunk_name must be plain printable text"
         )
     return value
 
