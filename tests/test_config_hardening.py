@@ -296,6 +296,11 @@ def test_missing_secrets_become_unknown_when_allowed(tmp_path: Path, env: dict[s
         trunk.request_body()
     with pytest.raises(TrunksyncError, match="TWILIO_AUTH_TOKEN"):
         trunk.secrets["password"].get_secret_value()
+    # Comparing or hashing a plan's trunks must not try to reveal it.
+    assert trunk.secrets["password"] == UnknownSecret("TWILIO_AUTH_TOKEN")
+    assert trunk.secrets["password"] != UnknownSecret("OTHER")
+    assert len({trunk.secrets["password"], UnknownSecret("TWILIO_AUTH_TOKEN")}) == 1
+    assert trunk == load_desired(path, env, allow_missing_secrets=True).trunks[0]
 
 
 def test_one_missing_secret_leaves_the_known_one(tmp_path: Path) -> None:
@@ -401,14 +406,14 @@ def test_port_forms_that_are_accepted(tmp_path: Path, port: str, value: int) -> 
     assert trunk.config["sip_port"] == value
 
 
-@pytest.mark.parametrize("version", ["true", "1.0", "01", '"01"', '"1.0"', "yes"])
+@pytest.mark.parametrize("version", ["true", "1.0", "01", '"01"', '"1.0"', "yes", '"0x1"', '"+1"'])
 def test_version_other_than_one_is_refused(tmp_path: Path, version: str) -> None:
     text = f"version: {version}\ntrunks: []\n"
     (message,) = problems_of(write(tmp_path, text))
     assert "version must be 1" in message
 
 
-@pytest.mark.parametrize("version", ["1", '"1"'])
+@pytest.mark.parametrize("version", ["1", '"1"', "0x1", "+1"])
 def test_version_one_as_number_or_text(tmp_path: Path, version: str) -> None:
     assert load_desired(write(tmp_path, f"version: {version}\ntrunks: []\n"), ENV).trunks == ()
 

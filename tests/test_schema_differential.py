@@ -101,6 +101,7 @@ INVALID = {
     "version true": twilio(version="true"),
     "version text 01": twilio(version='"01"'),
     "version text 1.0": twilio(version='"1.0"'),
+    "version text 0x1": twilio(version='"0x1"'),
     "no version": "trunks: []\n",
     "empty name": twilio(name='""'),
     "boolean name": twilio(name="yes"),

@@ -59,6 +59,16 @@ class UnknownSecret(SecretStr):
     def __repr__(self) -> str:
         return f"UnknownSecret({self.variable!r})"
 
+    def __str__(self) -> str:
+        return "(unknown)"
+
+    # SecretStr compares and hashes the revealed value, which an unknown one has not.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnknownSecret) and other.variable == self.variable
+
+    def __hash__(self) -> int:
+        return hash(("UnknownSecret", self.variable))
+
 
 class DesiredTrunk(NamedTuple):
     """One trunk as the file asks for it; secrets stay wrapped in SecretStr."""

@@ -8,6 +8,7 @@ are written for people: they never quote a secret's value.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import (
@@ -22,19 +23,16 @@ from pydantic import (
 
 from trunksync import trunk_types
 from trunksync.trunk_types import TrunkTypeSpec
+
+# Re-exported for callers that knew them here before the registry.
 from trunksync.trunk_types.exotel import ExotelConfig as ExotelConfig
-from trunksync.trunk_types.fields import (
-    BARE_HOST as BARE_HOST,
-)
-from trunksync.trunk_types.fields import (
-    E164 as E164,
-)
-from trunksync.trunk_types.fields import (
-    TrunkName,
-    YamlNumber,
-)
+from trunksync.trunk_types.fields import BARE_HOST as BARE_HOST
+from trunksync.trunk_types.fields import E164 as E164
+from trunksync.trunk_types.fields import TrunkName
+from trunksync.trunk_types.fields import YamlNumber as YamlNumber
 from trunksync.trunk_types.twilio import TwilioConfig as TwilioConfig
 
+LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+", re.ASCII)
 TRUNK_NAME_DOC = (
     "The identity of the entry: 1 to 100 characters, no control or bidi characters, "
     "unique in the file."
@@ -44,14 +42,24 @@ FILE_LEVEL_FIELDS = ("version", "trunks")
 
 
 def _version(value: Any) -> Any:
-    """`version: 1` or `"1"`; never `true` (YAML's yes), `1.0`, `01` or `"01"`."""
+    """`version: 1` or `"1"`; never `true` (YAML's yes), `1.0`, `01` or `"01"`.
+
+    An unquoted number counts when it is the integer 1 as JSON sees it too (`0x1`,
+    `+1`), so the schema agrees; a leading zero (YAML 1.1 octal) does not.
+    """
     if isinstance(value, YamlNumber):
-        value = str(value)
-    if isinstance(value, str) and value in ("1", "+1", "0x1", "0o1", "0b1"):
-        return 1
-    if type(value) is int and value == 1:
+        if not LEADING_ZERO.fullmatch(value) and _as_int(value) == 1:
+            return 1
+    elif value == "1" or (type(value) is int and value == 1):
         return 1
     raise ValueError("version must be 1 (the only format this trunksync reads)")
+
+
+def _as_int(text: str) -> int | None:
+    try:
+        return int(text.replace("_", ""), 0)
+    except ValueError:
+        return None
 
 
 VERSION_SCHEMA = WithJsonSchema(
