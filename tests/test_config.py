@@ -74,9 +74,12 @@ def problems(path: Path, environ: dict[str, str] | None = None, **kwargs: bool) 
     with pytest.raises(ConfigError) as caught:
         load(path, environ, **kwargs)
     error = caught.value
-    assert str(error) == "\n".join(error.problems)
+    texts = [str(problem) for problem in error.problems]
+    assert str(error) == "\n".join(
+        texts[:20] + ([f"... and {len(texts) - 20} more problem(s)"] if len(texts) > 20 else [])
+    )
     assert error.problems, "a ConfigError without problems"
-    return error.problems
+    return texts
 
 
 def only(path: Path, environ: dict[str, str] | None = None, **kwargs: bool) -> str:
@@ -178,7 +181,7 @@ trunks:
       address: ${HOST}.pstn.twilio.com
       numbers: ["${NUMBER}", "+1555${TAIL}"]
       username: ${TWILIO_ACCOUNT_SID}
-      password: "pre-${TWILIO_AUTH_TOKEN}-post"
+      password: "${TWILIO_AUTH_TOKEN}"
   - trunk_name: exotel ${ENV_NAME}
     trunk_type: exotel
     trunk_config:
@@ -198,7 +201,7 @@ trunks:
         "address": "acme.pstn.twilio.com",
         "numbers": ["+15550100000", "+15550100001"],
     }
-    assert twilio.secrets["password"].get_secret_value() == f"pre-{TOKEN}-post"
+    assert twilio.secrets["password"].get_secret_value() == TOKEN
     assert exotel.name == "exotel prod"
     assert exotel.config == {"exotel_number": "+15550100000"}
 
@@ -233,7 +236,10 @@ def test_unset_variable_is_reported_with_position(write: Write) -> None:
 def test_unset_secret_variable_is_reported_once(write: Write) -> None:
     path = write(EXAMPLE)
     found = problems(path, {"TWILIO_ACCOUNT_SID": SID})
-    assert found == [f"{at(path, 9, 17)}environment variable TWILIO_AUTH_TOKEN is not set"]
+    assert found == [
+        f"{at(path, 9, 17)}environment variable TWILIO_AUTH_TOKEN is not set "
+        "(pass --allow-missing-secrets to validate or plan without it)"
+    ]
 
 
 def test_invalid_variable_reference(write: Write) -> None:
@@ -639,14 +645,13 @@ def test_recursive_alias_is_a_config_error(write: Write, text: str) -> None:
 
 
 def test_alias_expansion_bomb_is_a_config_error(write: Write) -> None:
-    # Nine levels of ten: 10**9 values once expanded; refused after the node limit.
+    # Nine levels of ten: 10**9 values once expanded; refused at the alias-expansion cap.
     levels = ["x-l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for level in range(1, 10):
         levels.append(f"x-l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 10) + "]")
     path = write("version: 1\ntrunks: []\n" + "\n".join(levels) + "\n")
     message = only(path)
-    assert message.startswith(at(path, 1, 1))
-    assert "too large" in message
+    assert "aliases (*name) expand to more than 250,000 values" in message
 
 
 def test_merge_keys_with_x_defaults(write: Write) -> None:
@@ -841,7 +846,10 @@ trunks:
 def test_unset_variable_in_merged_defaults_is_reported(write: Write) -> None:
     path = write(MERGED_UNSET)
     found = problems(path, {"TWILIO_ACCOUNT_SID": SID})
-    assert f"{at(path, 8, 15)}environment variable TWILIO_AUTH_TOKEN is not set" in found
+    assert any(
+        line.startswith(f"{at(path, 8, 15)}environment variable TWILIO_AUTH_TOKEN is not set")
+        for line in found
+    )
 
 
 def test_problem_in_merged_defaults_is_reported_once(write: Write) -> None:

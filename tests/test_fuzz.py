@@ -73,7 +73,7 @@ def check_load(path: Path, text: str) -> None:
     try:
         desired = load_desired(path, SECRET_ENV)
     except ConfigError as error:
-        assert error.problems and all(line.startswith(str(path)) for line in error.problems)
+        assert error.problems and all(str(line).startswith(str(path)) for line in error.problems)
         return
     compute_plan(desired, State.new())
 

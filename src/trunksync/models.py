@@ -1,207 +1,142 @@
 """Pydantic models of the desired-state file: the schema users write against.
 
 They mirror the request body of POST /sip/create-outbound-trunk, so the API's
-own documentation describes the file. Messages are written for people: they
-never quote a secret's value.
+own documentation describes the file. The tagged union of trunks is built from
+the type registry (trunksync.trunk_types), so a new type is one module. Messages
+are written for people: they never quote a secret's value.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
-    SecretStr,
     WithJsonSchema,
+    create_model,
 )
 
-DIGITS = re.compile(r"^[0-9]{1,5}$")
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-# A bare host name or IPv4 address: letters, digits, dots and dashes only, so
-# that `sip:`, `user@`, `;params`, `:port` and `scheme://` are all refused.
-BARE_HOST = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+from trunksync import trunk_types
+from trunksync.trunk_types import TrunkTypeSpec
+
+# Re-exported for callers that knew them here before the registry.
+from trunksync.trunk_types.exotel import ExotelConfig as ExotelConfig
+from trunksync.trunk_types.fields import BARE_HOST as BARE_HOST
+from trunksync.trunk_types.fields import E164 as E164
+from trunksync.trunk_types.fields import TrunkName
+from trunksync.trunk_types.fields import YamlNumber as YamlNumber
+from trunksync.trunk_types.twilio import TwilioConfig as TwilioConfig
+
+LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+", re.ASCII)
+TRUNK_NAME_DOC = (
+    "The identity of the entry: 1 to 100 characters, no control or bidi characters, "
+    "unique in the file."
 )
+TRUNK_LEVEL_FIELDS = ("trunk_name", "trunk_type", "trunk_config")
+FILE_LEVEL_FIELDS = ("version", "trunks")
 
-SECRET_FIELDS = frozenset({"username", "password"})
 
+def _version(value: Any) -> Any:
+    """`version: 1` or `"1"`; never `true` (YAML's yes), `1.0`, `01` or `"01"`.
 
-class YamlNumber(str):
-    """The exact text of a plain YAML scalar that YAML 1.1 would read as a number.
-
-    `+918044319240` or `0123` unquoted are integers to YAML 1.1; string fields
-    keep the text the user wrote, number fields convert it.
+    An unquoted number counts when it is the integer 1 as JSON sees it too (`0x1`,
+    `+1`), so the schema agrees; a leading zero (YAML 1.1 octal) does not.
     """
-
-
-def _text_of_number(value: Any) -> Any:
-    return str(value) if isinstance(value, YamlNumber) else value
-
-
-def _number_from_text(value: Any) -> Any:
     if isinstance(value, YamlNumber):
-        try:
-            return int(value.replace("_", ""), 0)
-        except ValueError:
-            return value
-    # Plain digits from ${VAR} (`sip_port: ${SIP_PORT}`) or quotes are a port too.
-    if isinstance(value, str) and DIGITS.match(value):
-        return int(value)
-    return value
+        if not LEADING_ZERO.fullmatch(value) and _as_int(value) == 1:
+            return 1
+    elif value == "1" or (type(value) is int and value == 1):
+        return 1
+    raise ValueError("version must be 1 (the only format this trunksync reads)")
 
 
-def _check_e164(value: str) -> str:
-    if not E164.match(value):
-        raise ValueError(f"{value!r} is not an E.164 number (+ then 2 to 15 digits, no spaces)")
-    return value
+def _as_int(text: str) -> int | None:
+    try:
+        return int(text.replace("_", ""), 0)
+    except ValueError:
+        return None
 
 
-def _check_bare_host(value: str) -> str:
-    if not BARE_HOST.match(value):
-        raise ValueError(
-            f"{value!r} must be a bare host name such as example.pstn.twilio.com "
-            "(no sip:, user@, ;parameters, :port or scheme)"
-        )
-    return value
-
-
-# JSON Schema of the custom types, for editors (`trunksync schema`). They only
-# describe what validation accepts; validation is done by the validators alone.
-# A string value may also be a ${VAR} reference, replaced before validation.
-REFERENCE_PATTERN = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
-
-
-def _or_reference(pattern: re.Pattern[str]) -> str:
-    """A schema pattern matching `pattern` or any text holding a ${VAR} reference."""
-    return f"^(?:{pattern.pattern[1:-1]}|.*{REFERENCE_PATTERN}.*)$"
-
-
-PHONE_SCHEMA = WithJsonSchema(
+VERSION_SCHEMA = WithJsonSchema(
     {
-        "type": "string",
-        "pattern": _or_reference(E164),
-        "description": 'E.164: + then 2 to 15 digits, no spaces (quote it in YAML: "+15550100000")',
+        "anyOf": [{"const": 1}, {"const": "1"}],
+        "description": "The format version of the file: 1.",
     }
 )
-HOST_SCHEMA = WithJsonSchema(
-    {
-        "type": "string",
-        "pattern": _or_reference(BARE_HOST),
-        "description": "A bare host name such as example.pstn.twilio.com "
-        "(no sip:, user@, ;parameters, :port or scheme)",
-    }
-)
-SECRET_SCHEMA = WithJsonSchema(
-    {
-        "type": "string",
-        "minLength": 1,
-        "pattern": REFERENCE_PATTERN,
-        "writeOnly": True,
-        "description": "A secret: write ${VARIABLE} and set it in the environment "
-        "(plain text is refused unless --allow-plaintext-secrets)",
-    }
-)
-PORT_SCHEMA = WithJsonSchema(
-    {
-        "anyOf": [
-            {"type": "integer", "minimum": 1, "maximum": 65535},
-            {"type": "string", "pattern": _or_reference(DIGITS)},
-        ],
-        "description": "A port, 1 to 65535 (digits in quotes or from ${VAR} are read as a number)",
-    }
-)
-
-Text = Annotated[str, BeforeValidator(_text_of_number), Field(strict=True)]
-NonEmptyText = Annotated[str, BeforeValidator(_text_of_number), Field(strict=True, min_length=1)]
-PhoneNumber = Annotated[
-    str,
-    BeforeValidator(_text_of_number),
-    Field(strict=True),
-    AfterValidator(_check_e164),
-    PHONE_SCHEMA,
-]
-Host = Annotated[str, Field(strict=True), AfterValidator(_check_bare_host), HOST_SCHEMA]
-Secret = Annotated[SecretStr, Field(min_length=1), SECRET_SCHEMA]
-Port = Annotated[
-    int, BeforeValidator(_number_from_text), Field(strict=True, ge=1, le=65535), PORT_SCHEMA
-]
-TrunkName = Annotated[
-    str, BeforeValidator(_text_of_number), Field(strict=True, min_length=1, max_length=100)
-]
+Version = Annotated[Literal[1], BeforeValidator(_version), VERSION_SCHEMA]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TwilioConfig(_Strict):
-    """trunk_config of a twilio trunk."""
-
-    address: Host = Field(description="The Twilio SIP termination domain.")
-    numbers: Annotated[list[PhoneNumber], Field(min_length=1)] = Field(
-        description="The phone numbers of the trunk, E.164."
-    )
-    username: Secret = Field(description="The Twilio Account SID, from ${VARIABLE}.")
-    password: Secret = Field(description="The Twilio Auth Token, from ${VARIABLE}.")
-
-
-class ExotelConfig(_Strict):
-    """trunk_config of an exotel trunk."""
-
-    exotel_number: PhoneNumber = Field(
-        description="The Exotel virtual number used as caller ID, E.164."
-    )
-    sip_host: Host | None = Field(None, description="Overrides the default Exotel SIP proxy host.")
-    sip_port: Port | None = Field(None, description="Overrides the default Exotel SIP proxy port.")
-    sip_domain: Host | None = Field(
-        None, description="Overrides the default Exotel SIP domain (realm)."
-    )
-
-
-TRUNK_NAME_DOC = "The identity of the entry: 1 to 100 characters, unique in the file."
-
-
-class TwilioTrunk(_Strict):
-    """A trunk of type twilio."""
-
-    trunk_name: TrunkName = Field(description=TRUNK_NAME_DOC)
-    trunk_type: Literal["twilio"]
-    trunk_config: TwilioConfig
-
-
-class ExotelTrunk(_Strict):
-    """A trunk of type exotel."""
-
-    trunk_name: TrunkName = Field(description=TRUNK_NAME_DOC)
-    trunk_type: Literal["exotel"]
-    trunk_config: ExotelConfig
-
-
-Trunk = Annotated[TwilioTrunk | ExotelTrunk, Discriminator("trunk_type")]
-
-
-class DesiredFile(_Strict):
-    """The desired-state file: `version: 1` and the list of trunks."""
-
+class _File(_Strict):
     # Top-level `x-` keys are ignored by the loader (free for YAML anchors).
     model_config = ConfigDict(json_schema_extra={"patternProperties": {"^x-": {}}})
 
-    version: Annotated[Literal[1], BeforeValidator(_number_from_text)] = Field(
-        description="The format version of the file: 1."
+
+def _trunk_model(spec: TrunkTypeSpec) -> type[BaseModel]:
+    return create_model(
+        f"{spec.title}Trunk",
+        __base__=_Strict,
+        __doc__=spec.description,
+        trunk_name=(TrunkName, Field(description=TRUNK_NAME_DOC)),
+        trunk_type=(cast(Any, Literal)[spec.name], ...),
+        trunk_config=(spec.config_model, ...),
     )
-    trunks: list[Trunk] = Field(description="The outbound SIP trunks, each once by trunk_name.")
 
 
-# Field names per level, for did-you-mean suggestions on unknown fields.
-FIELDS_BY_LEVEL: dict[str, tuple[str, ...]] = {
-    "file": tuple(DesiredFile.model_fields),
-    "trunk": tuple(TwilioTrunk.model_fields),
-    "twilio": tuple(TwilioConfig.model_fields),
-    "exotel": tuple(ExotelConfig.model_fields),
-}
+_MODELS: dict[tuple[TrunkTypeSpec, ...], type[BaseModel]] = {}
+
+
+def desired_file_model() -> type[BaseModel]:
+    """The model of the whole file for the types registered now (built once per registry)."""
+    specs = trunk_types.specs()
+    model = _MODELS.get(specs)
+    if model is None:
+        model = _MODELS[specs] = _build_file_model(specs)
+    return model
+
+
+def _build_file_model(specs: tuple[TrunkTypeSpec, ...]) -> type[BaseModel]:
+    trunk_models = tuple(_trunk_model(spec) for spec in specs)
+    trunk: Any = (
+        trunk_models[0]
+        if len(trunk_models) == 1
+        else Annotated[Union[trunk_models], Discriminator("trunk_type")]  # noqa: UP007
+    )
+    return create_model(
+        "DesiredFile",
+        __base__=_File,
+        __doc__="The desired-state file: `version: 1` and the list of trunks.",
+        version=(Version, Field(description="The format version of the file: 1.")),
+        trunks=(
+            list[trunk],
+            Field(description="The outbound SIP trunks, each once by trunk_name."),
+        ),
+    )
+
+
+def fields_by_level() -> dict[str, tuple[str, ...]]:
+    """Field names per level, for did-you-mean suggestions on unknown fields."""
+    levels: dict[str, tuple[str, ...]] = {"file": FILE_LEVEL_FIELDS, "trunk": TRUNK_LEVEL_FIELDS}
+    for spec in trunk_types.specs():
+        levels[spec.name] = spec.config_fields
+    return levels
+
+
+def __getattr__(name: str) -> Any:
+    # `models.DesiredFile` and `models.SECRET_FIELDS` for existing callers: both follow
+    # the registry as it is when they are read.
+    if name == "DesiredFile":
+        return desired_file_model()
+    if name == "SECRET_FIELDS":
+        return trunk_types.secret_field_names()
+    if name == "FIELDS_BY_LEVEL":
+        return fields_by_level()
+    raise AttributeError(name)
