@@ -12,7 +12,6 @@ module never imports click (a test holds it to that).
 
 from __future__ import annotations
 
-import inspect
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -109,17 +108,13 @@ def load_desired(
     from trunksync import config
 
     environ = os.environ if env is None else env
-    accepted = inspect.signature(config.load_desired).parameters
-    extra: dict[str, Any] = {}
-    if "allow_missing_secrets" in accepted:
-        extra["allow_missing_secrets"] = allow_missing_secrets
-    elif allow_missing_secrets:
-        raise TrunksyncError("--allow-missing-secrets is not supported by this loader yet")
-    if "stdin" in accepted:
-        extra["stdin"] = stdin
-    elif str(path) == "-":
-        raise TrunksyncError("reading the desired state from stdin (-f -) is not supported yet")
-    return config.load_desired(Path(path), environ, allow_plaintext_secrets, **extra)
+    return config.load_desired(
+        path,
+        environ,
+        allow_plaintext_secrets,
+        allow_missing_secrets=allow_missing_secrets,
+        stdin=stdin,
+    )
 
 
 def open_state(spec: str | Path = DEFAULT_STATE) -> StateBackend:

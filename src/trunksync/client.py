@@ -450,11 +450,6 @@ class _Watchdog:
                 self._lanes.discard(lane)
                 lane.ticket = None
 
-    @property
-    def base_url(self) -> str:
-        """The checked API URL, without a trailing slash (never holds credentials)."""
-        return str(self._settings["base_url"])
-
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -548,6 +543,11 @@ class PlatformClient:
                 lane = self._local.lane = _Lane(httpx.Client(**self._settings))
                 self._lanes.append(lane)
         return lane
+
+    @property
+    def base_url(self) -> str:
+        """The checked API URL, without a trailing slash (never holds credentials)."""
+        return str(self._settings["base_url"])
 
     def close(self) -> None:
         self._watchdog.close()

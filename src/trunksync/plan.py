@@ -186,7 +186,7 @@ def compute_plan(
     options: PlanOptions = DEFAULT_OPTIONS,
 ) -> Plan:
     """Compare every desired trunk with its record; file order, then the state's leftovers."""
-    secrets_unchecked = bool(getattr(desired, "secrets_unchecked", False))
+    secrets_unchecked = desired.secrets_unchecked
     view = None if remote is None else _Remote.of(remote, state)
     wanted = [t for t in desired.trunks if not options.targets or t.name in options.targets]
     changes = [_compare(trunk, state, view, options) for trunk in wanted]
@@ -339,8 +339,7 @@ def _remote_conflict(trunk: DesiredTrunk, intent: Intent | None, view: _Remote) 
 
 def _unknown_secrets(trunk: DesiredTrunk) -> frozenset[str]:
     """Secret fields whose value is unknown (a variable allowed to be missing)."""
-    unknown: frozenset[str] = getattr(trunk, "unknown_secrets", frozenset())
-    return unknown
+    return trunk.unknown_secrets
 
 
 def _create_fields(trunk: DesiredTrunk) -> tuple[FieldChange, ...]:

@@ -84,19 +84,12 @@ def plan_key(api_key: str) -> bytes:
 
 
 def desired_digest(desired: Desired) -> str:
-    """SHA-256 of the bytes that were parsed (`Desired.digest` when the loader gives it)."""
-    digest = getattr(desired, "digest", None)
-    if isinstance(digest, str) and digest:
-        return digest
-    # Fallback until the loader records it: the file as it is now.
-    try:
-        return hashlib.sha256(Path(desired.path).read_bytes()).hexdigest()
-    except OSError as error:
-        raise PlanFileError(f"cannot read {desired.path}: {error.strerror}") from None
+    """SHA-256 of the bytes that were parsed (so `-f -` can be checked too)."""
+    return desired.digest
 
 
 def secrets_unchecked(desired: Desired) -> bool:
-    return bool(getattr(desired, "secrets_unchecked", False))
+    return desired.secrets_unchecked
 
 
 def executed_changes(plan: Plan) -> list[dict[str, Any]]:

@@ -203,10 +203,7 @@ def _interrupted(stop: Any, what: str) -> Interrupted:
 
 
 def _secrets(desired: Any) -> list[str]:
-    values = getattr(desired, "secret_values", None)
-    if callable(values):
-        return list(values())
-    return [s.get_secret_value() for t in desired.trunks for s in t.secrets.values()]
+    return list(desired.secret_values())
 
 
 class _Printer:

@@ -142,12 +142,8 @@ def would_change(the_plan: Plan) -> bool:
     """Whether apply would change the platform or the state (an adopt writes the state).
 
     `changed`, orphan and conflict entries are warnings: apply leaves them alone."""
-    from trunksync.plan import ADOPTED, APPLIED
 
-    known = getattr(the_plan, "would_change", None)
-    if isinstance(known, bool):
-        return known
-    return any(change.action in (*APPLIED, ADOPTED) for change in the_plan.changes)
+    return the_plan.would_change
 
 
 def _remote_trunks(api_url: str, key: str) -> list[RemoteTrunk]:

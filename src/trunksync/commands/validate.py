@@ -8,7 +8,6 @@ Quality report with `--gitlab-report FILE`.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import sys
@@ -78,39 +77,33 @@ def validate(
         raise  # the CLI prints it (and, with --json, the error document)
     if gitlab_report is not None:
         _write_report(gitlab_report, [])
-    display = str(getattr(desired, "path", file))
+    display = str(desired.path)
     count = len(desired.trunks)
     if as_json:
         document: dict[str, Any] = {
             "format_version": JSON_FORMAT_VERSION,
             "file": printable(display),
             "trunk_count": count,
-            "secrets_unchecked": bool(getattr(desired, "secrets_unchecked", False)),
+            "secrets_unchecked": desired.secrets_unchecked,
             "problems": [],
         }
         click.echo(json.dumps(document, indent=2))
         return
     click.echo(f"{printable(display)}: valid, {count} trunk(s).")
-    if getattr(desired, "secrets_unchecked", False):
+    if desired.secrets_unchecked:
         click.echo("Some secrets were not set: their values could not be checked.")
 
 
 def _load(file: Path, allow_plaintext_secrets: bool, allow_missing_secrets: bool) -> Any:
     from trunksync.config import load_desired
 
-    accepted = inspect.signature(load_desired).parameters
-    options: dict[str, Any] = {}
-    # TODO(config helper): load_desired(..., *, allow_missing_secrets=, stdin=) lands with
-    # issue 10 item 3/4; until then these two refuse clearly instead of misbehaving.
-    if allow_missing_secrets:
-        if "allow_missing_secrets" not in accepted:
-            raise TrunksyncError("--allow-missing-secrets is not supported by this build's loader")
-        options["allow_missing_secrets"] = True
-    if str(file) == "-":
-        if "stdin" not in accepted:
-            raise TrunksyncError("-f - (read from stdin) is not supported by this build's loader")
-        options["stdin"] = sys.stdin.buffer
-    return load_desired(file, os.environ, allow_plaintext_secrets, **options)
+    return load_desired(
+        file,
+        os.environ,
+        allow_plaintext_secrets,
+        allow_missing_secrets=allow_missing_secrets,
+        stdin=sys.stdin.buffer if str(file) == "-" else None,
+    )
 
 
 def _write_report(path: Path, issues: list[dict[str, Any]]) -> None:
