@@ -60,17 +60,9 @@ def every_command() -> list[tuple[tuple[str, ...], click.Command]]:
     return found
 
 
-EMULATOR_HELP = pytest.mark.xfail(
-    reason="the emulator helper adds help to --latency-ms/--slow-seconds", strict=False
-)
-
-
 @pytest.mark.parametrize(
     ("path", "command"),
-    [
-        pytest.param(path, command, marks=[EMULATOR_HELP] if path == ("emulator",) else [])
-        for path, command in every_command()
-    ],
+    [pytest.param(path, command) for path, command in every_command()],
     ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
 )
 def test_every_option_has_help_text(path: tuple[str, ...], command: click.Command) -> None:

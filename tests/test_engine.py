@@ -312,7 +312,10 @@ def test_a_skewed_intent_at_the_start_of_a_run_waits_boundedly() -> None:
 
 def test_an_unreadable_intent_time_is_a_state_error() -> None:
     settler = Settler(FakeClient(FakeLocked()), 5.0)  # type: ignore[arg-type]
-    intent = Intent(trunk_type="exotel", request_fingerprint="x", started_at="yesterday\x1b[2J")
+    # The state refuses such a time when it is loaded; the settler does not rely on that.
+    intent = Intent.model_construct(
+        trunk_type="exotel", request_fingerprint="x", started_at="yesterday\x1b[2J"
+    )
     with pytest.raises(StateError, match="unreadable started_at") as caught:
         settler.settle_wait("a", intent)
     assert "\x1b" not in str(caught.value)

@@ -15,11 +15,6 @@ from emulator_fixtures import EmulatorHandle
 from helpers import API_KEY, SECRET_ENV, TWO_TRUNKS, write
 from trunksync.cli import COMMANDS, cli
 
-ENGINE = pytest.mark.xfail(
-    reason="plan/apply exit codes for warnings land with the engine helper's branch",
-    strict=False,
-)
-
 
 def run(emulator: EmulatorHandle | None, *args: str) -> Result:
     env = {**SECRET_ENV, "TRUNKSYNC_API_KEY": API_KEY}
@@ -101,7 +96,6 @@ def test_plan_exits_2_with_creates_then_0_once_applied(
     assert run(emulator, "plan", "--detailed-exitcode").exit_code == 0
 
 
-@ENGINE
 def test_changed_entry_left_alone_is_a_warning_not_exit_2(
     emulator: EmulatorHandle, trunks_file: Path
 ) -> None:
@@ -114,7 +108,6 @@ def test_changed_entry_left_alone_is_a_warning_not_exit_2(
     assert run(emulator, "plan", "--detailed-exitcode", "--replace", "Exotel India").exit_code == 2
 
 
-@ENGINE
 def test_orphan_left_alone_is_a_warning_not_exit_2(
     emulator: EmulatorHandle, trunks_file: Path
 ) -> None:
@@ -128,7 +121,6 @@ def test_orphan_left_alone_is_a_warning_not_exit_2(
     assert run(emulator, "plan", "--detailed-exitcode", "--prune").exit_code == 2
 
 
-@ENGINE
 def test_conflict_is_a_warning_in_plan_and_an_error_in_apply(
     emulator: EmulatorHandle, trunks_file: Path
 ) -> None:

@@ -24,13 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import yaml
 
 from emulator_fixtures import EmulatorHandle
 from helpers import API_KEY, SECRET_ENV, SENTINELS, TWO_TRUNKS, write
-from trunksync.cli import cli
 
 pytestmark = pytest.mark.e2e
 
@@ -41,24 +39,6 @@ GIT_URL = "https://git.example.test/trunksync.git"
 SECRETS = {**SECRET_ENV, "TRUNKSYNC_API_KEY": API_KEY}
 GITLAB_PUSH_URL = "https://oauth2:glpat-test@gitlab.example.test/group/trunks.git"
 
-
-def _supports_missing_secrets() -> bool:
-    context = click.Context(cli, info_name="trunksync")
-    commands = [cli.get_command(context, name) for name in ("validate", "plan")]
-    names = [{param.name for param in command.params} for command in commands if command]
-    if not all("allow_missing_secrets" in params for params in names):
-        return False
-    import inspect
-
-    from trunksync.config import load_desired
-
-    return "allow_missing_secrets" in inspect.signature(load_desired).parameters
-
-
-NEEDS_MISSING_SECRETS = pytest.mark.skipif(
-    not _supports_missing_secrets(),
-    reason="validate/plan --allow-missing-secrets (config and engine helpers) have not landed",
-)
 
 FAKE = """#!/bin/sh
 # A fake {name}: records its arguments (and a --body-file) for the test.
@@ -384,7 +364,6 @@ def test_install_step_refuses_anything_but_a_full_commit(world: World, commit: s
     assert world.fake_calls("pip") == []
 
 
-@NEEDS_MISSING_SECRETS
 @pytest.mark.parametrize("from_fork", [False, True])
 def test_github_pull_request_plans_once_and_comments_unless_a_fork(
     world: World, from_fork: bool
@@ -405,7 +384,6 @@ def test_github_pull_request_plans_once_and_comments_unless_a_fork(
     assert world.emulator.stats()["create_calls"] == 0
 
 
-@NEEDS_MISSING_SECRETS
 def test_github_validation_errors_are_annotated(world: World) -> None:
     broken = TWO_TRUNKS.replace("+918044319240", "not-a-number")
     world.push_change("broken", {"trunks.yaml": broken}, "typo")
@@ -520,7 +498,6 @@ def test_gitlab_default_branch_without_secrets_fails_validation(world: World) ->
     assert "TWILIO_ACCOUNT_SID is not set" in pipeline.logs["validate"]
 
 
-@NEEDS_MISSING_SECRETS
 @pytest.mark.parametrize("note_token", [None, "glpat-notes"])
 def test_gitlab_merge_request_plans_without_secrets(world: World, note_token: str | None) -> None:
     world.push_change("add-trunks", {"trunks.yaml": TWO_TRUNKS}, "two trunks")
@@ -538,7 +515,6 @@ def test_gitlab_merge_request_plans_without_secrets(world: World, note_token: st
         assert world.fake_body("curl") == plan_md
 
 
-@NEEDS_MISSING_SECRETS
 def test_gitlab_merge_request_problems_go_to_code_quality(world: World) -> None:
     broken = TWO_TRUNKS.replace("+918044319240", "not-a-number")
     world.push_change("broken", {"trunks.yaml": broken}, "typo")

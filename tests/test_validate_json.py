@@ -3,7 +3,6 @@ on stdout for every command given --json, errors included (issue 10 item 4)."""
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -13,19 +12,12 @@ from click.testing import CliRunner, Result
 
 from helpers import SECRET_ENV, SENTINELS, TWO_TRUNKS, write
 from trunksync.cli import cli, wants_json
-from trunksync.config import load_desired
 from trunksync.problem_report import (
     ReportedProblem,
     github_annotation,
     gitlab_code_quality,
     problem_from_any,
     problem_from_text,
-)
-
-LOADER = inspect.signature(load_desired).parameters
-NEEDS_LOADER = pytest.mark.skipif(
-    "stdin" not in LOADER or "allow_missing_secrets" not in LOADER,
-    reason="the config helper's loader (stdin=, allow_missing_secrets=) has not landed",
 )
 
 BAD = """\
@@ -191,14 +183,12 @@ def test_wants_json(argv: list[str], expected: bool) -> None:
     assert wants_json(argv) is expected
 
 
-@NEEDS_LOADER
 def test_validate_reads_stdin(isolated: Path) -> None:
     result = run("validate", "-f", "-", "--json", stdin=TWO_TRUNKS)
     assert result.exit_code == 0, result.output
     assert one_document(result)["trunk_count"] == 2
 
 
-@NEEDS_LOADER
 def test_missing_secrets_are_allowed_only_when_asked(isolated: Path) -> None:
     write(isolated / "trunks.yaml", TWO_TRUNKS)
     without = CliRunner().invoke(cli, ["validate", "--json"], env={"TWILIO_AUTH_TOKEN": ""})
@@ -210,16 +200,6 @@ def test_missing_secrets_are_allowed_only_when_asked(isolated: Path) -> None:
     )
     assert allowed.exit_code == 0, allowed.output
     assert one_document(allowed)["secrets_unchecked"] is True
-
-
-def test_loader_features_refuse_clearly_until_they_land(isolated: Path) -> None:
-    if "stdin" in LOADER:
-        pytest.skip("the loader reads stdin")
-    result = run("validate", "-f", "-", stdin=TWO_TRUNKS)
-    assert result.exit_code == 1
-    assert (
-        result.stderr == "Error: -f - (read from stdin) is not supported by this build's loader\n"
-    )
 
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "json-format.md"
