@@ -353,6 +353,23 @@ def test_sigterm_records_what_is_in_flight_and_exits_143(tmp_path: Path) -> None
         ]
         active = {t["trunk_name"]: t["trunk_id"] for t in emulator.active_trunks()}
         state = json.loads((tmp_path / "state/trunks.json").read_text())
+        recorded = {n: r["trunk_id"] for n, r in state["trunks"].items()}
+        # SIGTERM abandons the creates in flight: each one is recorded, as an id or
+        # as an intent, and no trunk exists that the state does not account for.
+        assert set(active) <= set(recorded) | set(state["intents"])
+        assert all(active[name] == trunk_id for name, trunk_id in recorded.items())
+        assert len(active) < 12
+        rerun = subprocess.run(
+            [*TRUNKSYNC, "apply", "--auto-approve", "--timeout", "5"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        active = {t["trunk_name"]: t["trunk_id"] for t in emulator.active_trunks()}
+        state = json.loads((tmp_path / "state/trunks.json").read_text())
+        assert len(emulator.active_trunks()) == len(active) == 12  # no duplicate names
         assert {n: r["trunk_id"] for n, r in state["trunks"].items()} == active
         assert state["intents"] == {}
-        assert 2 <= len(active) < 12

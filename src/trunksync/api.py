@@ -130,6 +130,7 @@ def connect(
     *,
     timeout: float = 30.0,
     cancel: threading.Event | None = None,
+    abort: threading.Event | None = None,
     secrets: Iterable[str] = (),
 ) -> PlatformClient:
     """A client for the platform API (`api_key` defaults to $TRUNKSYNC_API_KEY)."""
@@ -139,7 +140,12 @@ def connect(
     if not key:
         raise TrunksyncError("TRUNKSYNC_API_KEY is not set: export the platform API key first")
     return PlatformClient(
-        check_api_url(api_url), key, timeout=timeout, cancel=cancel, secrets=list(secrets)
+        check_api_url(api_url),
+        key,
+        timeout=timeout,
+        cancel=cancel,
+        abort=abort,
+        secrets=list(secrets),
     )
 
 

@@ -512,7 +512,12 @@ class PlatformClient:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         cancel: threading.Event | None = None,
+        abort: threading.Event | None = None,
     ) -> None:
+        """`cancel` ends every wait and stops new sends; `abort` (default: `cancel`)
+        also abandons requests already on the wire. Apart, a Ctrl-C can let the
+        creates in flight be answered (within their deadline) while a SIGTERM,
+        which a CI runner follows with SIGKILL, abandons them at once."""
         authorization = f"Bearer {api_key}"
         self._settings: dict[str, Any] = {
             "base_url": check_api_url(base_url),
@@ -529,7 +534,7 @@ class PlatformClient:
         self._local = threading.local()
         self._lanes: list[_Lane] = []
         self._lock = threading.Lock()
-        self._watchdog = _Watchdog(cancel)
+        self._watchdog = _Watchdog(abort if abort is not None else cancel)
 
     def _lane(self) -> _Lane:
         lane: _Lane | None = getattr(self._local, "lane", None)

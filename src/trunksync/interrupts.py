@@ -1,7 +1,8 @@
 """Ctrl-C and SIGTERM as a cancel token: answered within a bounded time.
 
 A cancelled CI job sends SIGTERM, a person presses Ctrl-C: either way the run
-starts nothing new, lets what is in flight be answered and recorded, leaves
+starts nothing new, lets what is in flight be answered and recorded (after
+SIGTERM, abandons it at once: the runner's SIGKILL is near), leaves
 its `with` blocks (the state is folded) and exits 130 (SIGINT) or 143
 (SIGTERM) with one line. The first signal sets the cancel token and raises
 `Stop` (a KeyboardInterrupt) in the main thread, which the apply engine turns
@@ -28,6 +29,9 @@ class SignalCancel:
 
     def __init__(self) -> None:
         self.cancel = threading.Event()
+        # Set by SIGTERM: a CI runner's SIGKILL follows within seconds, so requests
+        # in flight are abandoned too (their intents stay; the next apply resolves them).
+        self.abort = threading.Event()
         self.signum: int | None = None
 
     @property
@@ -41,6 +45,8 @@ class SignalCancel:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
+        if signum == signal.SIGTERM:
+            self.abort.set()
         self.cancel.set()
         raise Stop()
 

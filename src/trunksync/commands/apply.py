@@ -158,7 +158,12 @@ def _apply(
     with stop.installed():
         try:
             with api.connect(
-                api_url, api_key(), timeout=timeout, cancel=stop.cancel, secrets=_secrets(desired)
+                api_url,
+                api_key(),
+                timeout=timeout,
+                cancel=stop.cancel,
+                abort=stop.abort,
+                secrets=_secrets(desired),
             ) as client:
                 report = api.apply_plan(
                     desired,
