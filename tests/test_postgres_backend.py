@@ -406,6 +406,27 @@ def test_mark_moved_refuses_every_later_lock_but_still_reads(pg_url: str) -> Non
     assert backend.history()[0].summary == "migrate: Moved"
 
 
+def test_mark_moved_while_holding_the_lock_uses_the_lock_s_own_session(pg_url: str) -> None:
+    # `state migrate` holds the source's lock while it seeds the target and marks the
+    # source as moved: the same process must not wait for its own lock.
+    source = PostgresBackend.from_url(pg_url + "?workspace=old")
+    target = PostgresBackend.from_url(pg_url + "?workspace=new")
+    with source.lock(timeout=0, command="apply") as locked:
+        locked.commit([RecordId("a", record("ST_a"))])
+    with source.lock(timeout=0, command="trunksync state migrate") as locked:
+        target.seed(locked.state, command="trunksync state migrate")
+        source.mark_moved(target.identity(), command="trunksync state migrate")
+    assert target.load().lineage == source.load().lineage
+    assert target.load().trunks == source.load().trunks
+    with (
+        pytest.raises(StateError, match="was moved to postgresql"),
+        source.lock(timeout=0, command="apply"),
+    ):
+        pass
+    with target.lock(timeout=0, command="apply") as locked:
+        assert locked.existed and locked.state.serial == 1
+
+
 def test_parse_url_takes_out_workspace_and_schema_and_keeps_libpq_settings() -> None:
     target = parse_url(
         "postgresql://u:p%40ss@db.example:6543/trunks?sslmode=require&workspace=prod&schema=t_s"

@@ -142,6 +142,10 @@ class PostgresBackend:
         self._target = target
         self._scrubber = Scrubber([target.password] if target.password else [])
         self._identity = _identity(target)
+        # The LockedPgState this object holds right now, if any: `state migrate` marks
+        # the source as moved while it holds the source's lock, and a second session
+        # of this same process could never take that lock.
+        self._held: LockedPgState | None = None
 
     @classmethod
     def from_url(cls, url: str) -> PostgresBackend:
@@ -300,8 +304,10 @@ class PostgresBackend:
                         f"the PostgreSQL state {self._identity} was moved to {printable(moved_to)} "
                         "by `trunksync state migrate`: use that state (--state) instead"
                     )
-                yield LockedPgState(self, conn, state, existed, command)
+                self._held = LockedPgState(self, conn, state, existed, command)
+                yield self._held
             finally:
+                self._held = None
                 self._release(conn)
         finally:
             conn.close()
@@ -382,10 +388,18 @@ class PostgresBackend:
     # -- state migrate -------------------------------------------------------
 
     def seed(self, state: State, *, command: str) -> None:
+        if self._held is not None:
+            self._held.seed(state)
+            return
         with self.lock(timeout=0, command=command) as locked:
             locked.seed(state)
 
     def mark_moved(self, to: BackendIdentity, *, command: str) -> None:
+        """Refuse every later lock of this workspace; on the held lock's connection when
+        this object holds it (the caller's lock), else under a lock of its own."""
+        if self._held is not None:
+            self._held.mark_moved(str(to))
+            return
         with self.lock(timeout=0, command=command) as locked:
             locked.mark_moved(str(to))
 
