@@ -245,7 +245,7 @@ def test_no_password_in_any_output_or_plan(
 def test_kill_9_at_random_moments_on_postgres_never_loses_or_duplicates(
     tmp_path: Path, pg_url: str, make_emulator: Callable[..., EmulatorHandle]
 ) -> None:
-    trials = int(os.environ.get("TRUNKSYNC_CHAOS_TRIALS", "20"))
+    trials = int(os.environ.get("TRUNKSYNC_CHAOS_TRIALS", "12"))
     rng = random.Random(int(os.environ.get("TRUNKSYNC_CHAOS_SEED", "1234")))
     emulator = make_emulator(latency_ms=20)
     env = env_for(emulator)
