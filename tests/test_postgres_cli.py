@@ -22,6 +22,17 @@ from trunksync.state import State
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def cli_takes_state_urls() -> None:
+    """These tests drive `--state postgresql://...`: skip (saying why) on a checkout whose
+    CLI still takes only a file path there, instead of writing a file named like a URL."""
+    result = subprocess.run(
+        [*TRUNKSYNC, "apply", "--help"], capture_output=True, text=True, timeout=60
+    )
+    if "postgresql://" not in result.stdout:
+        pytest.skip("this checkout's --state takes no postgresql:// URL yet (the engine work)")
+
+
 def env_for(emulator: EmulatorHandle) -> dict[str, str]:
     return {"TRUNKSYNC_API_URL": emulator.url, "TRUNKSYNC_API_KEY": API_KEY}
 
