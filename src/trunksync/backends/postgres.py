@@ -32,7 +32,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trunksync.backends.base import BackendIdentity, HistoryEntry
 from trunksync.backends.pg_schema import CURRENT_VERSION, advisory_key, migrate
@@ -69,7 +69,8 @@ _MAX_POLL_S = 1.0
 _WORKSPACE_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _SCHEMA_RULE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
-Connection = Any  # psycopg.Connection[tuple[Any, ...]] when the extra is installed
+if TYPE_CHECKING:
+    Connection = psycopg.Connection[tuple[Any, ...]]
 
 
 class PgTarget(NamedTuple):
@@ -452,7 +453,7 @@ class LockedPgState:
             raise StateError(f"the PostgreSQL state {self._backend.identity()} holds no state")
         backend = self._backend
         with self._transaction() as conn:
-            self._check_fence(conn, self._state.serial + 1)
+            self._check_fenced(conn, self._fence(conn, self._state.serial + 1))
             conn.execute(
                 backend._sql("UPDATE {schema}.workspaces SET moved_to = %s WHERE name = %s"),
                 (to, backend.workspace),
@@ -485,38 +486,54 @@ class LockedPgState:
                 )
             raise StateError(self._lost) from None
 
-    def _check_fence(self, conn: Connection, new_serial: int) -> None:
-        """Fail unless this session holds the lock and the serial is what it last wrote."""
+    def _fence(self, conn: Connection, new_serial: int) -> psycopg.Cursor[Any]:
+        """Queue the fence: bump the serial from what this run last wrote, and only while
+        this session holds the lock (one statement). The caller checks `rowcount == 1`
+        (see `_check_fenced`) before it commits."""
         backend = self._backend
-        held = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        lock_held = (
+            "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
             "AND pid = pg_backend_pid() AND classid::bigint = %s AND objid::bigint = %s "
-            "AND objsubid = 2",
-            _as_oids(advisory_key(backend.schema, backend.workspace)),
-        ).fetchone()
-        if held is None or not held[0]:
-            raise self._fenced("this run no longer holds the lock")
+            "AND objsubid = 2)"
+        )
+        key = _as_oids(advisory_key(backend.schema, backend.workspace))
+        cursor = conn.cursor()
         if not self._row_written:
             # First write of a new workspace: the row must not exist yet.
-            created = conn.execute(
+            cursor.execute(
                 backend._sql(
                     "INSERT INTO {schema}.workspaces (name, lineage, serial, format_version) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING"
+                    f"SELECT %s, %s, %s, %s WHERE {lock_held} ON CONFLICT (name) DO NOTHING"
                 ),
-                (backend.workspace, self._state.lineage, new_serial, self._state.format_version),
+                (
+                    backend.workspace,
+                    self._state.lineage,
+                    new_serial,
+                    self._state.format_version,
+                    *key,
+                ),
             )
-            if created.rowcount != 1:
-                raise self._fenced("another run created this workspace meanwhile")
+        else:
+            cursor.execute(
+                backend._sql(
+                    "UPDATE {schema}.workspaces SET serial = %s WHERE name = %s AND serial = %s "
+                    f"AND lineage = %s AND moved_to IS NULL AND {lock_held}"
+                ),
+                (new_serial, backend.workspace, new_serial - 1, self._state.lineage, *key),
+            )
+        return cursor
+
+    def _check_fenced(self, conn: Connection, fence: psycopg.Cursor[Any]) -> None:
+        """Raise (so the open transaction rolls back) unless the fence changed one row."""
+        if fence.rowcount == 1:
             return
-        swapped = conn.execute(
-            backend._sql(
-                "UPDATE {schema}.workspaces SET serial = %s "
-                "WHERE name = %s AND serial = %s AND lineage = %s AND moved_to IS NULL"
-            ),
-            (new_serial, backend.workspace, new_serial - 1, self._state.lineage),
-        )
-        if swapped.rowcount != 1:
-            raise self._fenced("its serial or lineage changed under this run")
+        if _advisory_holder(conn, advisory_key(self._backend.schema, self._backend.workspace)) != (
+            conn.info.backend_pid
+        ):
+            raise self._fenced("this run no longer holds the lock")
+        if not self._row_written:
+            raise self._fenced("another run created this workspace meanwhile")
+        raise self._fenced("its serial or lineage changed under this run")
 
     def _fenced(self, why: str) -> StateError:
         self._lost = (
@@ -526,19 +543,23 @@ class LockedPgState:
         return StateError(self._lost)
 
     def _write(self, changes: Sequence[StateChange], new_serial: int) -> None:
+        # One transaction; its statements go in one pipeline (one round trip), and
+        # the fence's outcome is checked before COMMIT, so a fenced batch rolls back.
         with self._transaction() as conn:
-            self._check_fence(conn, new_serial)
-            with conn.cursor() as cursor:
-                for statement, params in _change_statements(self._backend, changes):
-                    cursor.execute(statement, params)
-            self._insert_history(conn, new_serial, [change_to_json(c) for c in changes])
+            with conn.pipeline():
+                fence = self._fence(conn, new_serial)
+                with conn.cursor() as cursor:
+                    for statement, params in _change_statements(self._backend, changes):
+                        cursor.execute(statement, params)
+                self._insert_history(conn, new_serial, [change_to_json(c) for c in changes])
+            self._check_fenced(conn, fence)
         self._row_written = True
 
     def _write_seed(self, state: State) -> None:
         backend = self._backend
         ws = backend.workspace
         with self._transaction() as conn:
-            self._check_fence(conn, state.serial)
+            self._check_fenced(conn, self._fence(conn, state.serial))
             with conn.cursor() as cursor:
                 copy_trunks = "COPY {schema}.trunks (workspace, name, trunk_id, record) FROM STDIN"
                 with cursor.copy(backend._sql(copy_trunks)) as copy:
