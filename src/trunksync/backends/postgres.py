@@ -174,7 +174,14 @@ class PostgresBackend:
                 f"cannot connect to the PostgreSQL state {self._identity}: {self._reason(error)}"
             ) from None
         try:
-            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            # The server-side keepalives matter for the lock: a runner whose machine
+            # vanished (no FIN, no RST) loses its session, and so the lock, within
+            # about a minute instead of the kernel's default two hours.
+            conn.execute(
+                f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}; "
+                "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; "
+                "SET tcp_keepalives_count = 3"
+            )
             migrate(conn, self.schema)
         except psycopg.Error as error:
             conn.close()
