@@ -445,7 +445,7 @@ def test_parse_url_takes_out_workspace_and_schema_and_keeps_libpq_settings() -> 
 def test_connections_have_timeouts(pg_url: str) -> None:
     backend = PostgresBackend.from_url(pg_url)
     with backend.connect() as conn:
-        assert conn.execute("SHOW statement_timeout").fetchone() == ("30",)
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("30s",)
         assert conn.info.get_parameters()["connect_timeout"] == "10"
         assert conn.execute("SHOW tcp_keepalives_idle").fetchone() == ("30",)
 
