@@ -110,6 +110,27 @@ def test_four_applies_from_four_folders_serialise_on_one_database(
         assert not (folder / "state").exists()
 
 
+def test_a_second_apply_elsewhere_fails_at_once_naming_the_holder(
+    tmp_path: Path, pg_url: str, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    emulator = make_emulator(latency_ms=300)
+    first_folder = write(tmp_path / "one" / "trunks.yaml", exotel_trunks(30)).parent
+    second_folder = write(tmp_path / "two" / "trunks.yaml", exotel_trunks(30)).parent
+    env = {**env_for(emulator), "CI_JOB_URL": "https://gitlab.example/acme/-/jobs/99"}
+    first = start_apply(first_folder, env, pg_url, "--parallelism", "1")
+    try:
+        wait_for(creates_reached(emulator, first, 1))
+        second = trunksync("apply", "--auto-approve", "--state", pg_url, env=env, cwd=second_folder)
+    finally:
+        first.kill()
+        first.wait(30)
+    assert second.returncode == 1
+    assert second.stderr.startswith("Error: the PostgreSQL state postgresql 127.0.0.1:")
+    assert f"is locked by trunksync apply (pid {first.pid} on " in second.stderr
+    assert "https://gitlab.example/acme/-/jobs/99" in second.stderr
+    assert "--lock-timeout" in second.stderr
+
+
 def test_kill_9_mid_apply_frees_the_lock_at_once_and_the_next_apply_converges(
     tmp_path: Path, pg_url: str, make_emulator: Callable[..., EmulatorHandle]
 ) -> None:
