@@ -44,7 +44,14 @@ def start_apply(cwd: Path, env: dict[str, str], *extra: str) -> subprocess.Popen
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # pytest may run with SIGINT ignored (a background job), and an ignored
+        # signal is inherited: give the child the default, as a terminal would.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def created_or_exited(

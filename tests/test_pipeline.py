@@ -62,7 +62,7 @@ def test_saved_plan_is_applied_exactly_and_only_once(
 @pytest.mark.parametrize(
     ("tamper", "message"),
     [
-        ("edit-plan", "trunks.plan was edited after it was made"),
+        ("edit-plan", "trunks.plan cannot be verified: it was edited after it was made"),
         ("edit-file", "trunks.yaml changed since trunks.plan was made"),
         ("secret", "the password of 'Twilio Production' in the environment differs"),
         ("api", "was made for the API at"),

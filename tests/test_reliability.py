@@ -242,17 +242,19 @@ def test_garbage_answers_never_lose_a_trunk(emulator: EmulatorHandle, trunks_fil
         return httpx.Response(answer.status_code, content=answer.content, headers=answer.headers)
 
     from trunksync.apply import Applier, Settler
+    from trunksync.backends import open_backend
     from trunksync.client import PlatformClient
     from trunksync.config import load_desired
-    from trunksync.journal import Journal
     from trunksync.plan import compute_plan
 
     desired = load_desired(trunks_file, SECRET_ENV)
-    store = StateStore(STATE)
-    journal = Journal(store, store.load())
-    with PlatformClient(emulator.url, API_KEY, transport=httpx.MockTransport(garbage)) as client:
-        applier = Applier(client, journal, 2, Settler(client, journal, timeout=1))
-        results = applier.run(compute_plan(desired, journal.state).creates(), lambda r: None)
+    backend = open_backend(str(STATE))
+    with (
+        PlatformClient(emulator.url, API_KEY, transport=httpx.MockTransport(garbage)) as client,
+        backend.lock(timeout=0, command="test") as locked,
+    ):
+        applier = Applier(client, locked, parallelism=2, settler=Settler(client, timeout=1))
+        results = applier.run(compute_plan(desired, locked.state).creates(), lambda r: None)
     assert sorted(r.status for r in results) == ["created", "created"]
     assert all("adopted after: unexpected answer to create" in str(r.message) for r in results)
     assert_converged(emulator, {"Twilio Production", "Exotel India"})

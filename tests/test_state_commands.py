@@ -112,8 +112,12 @@ def test_mv_renames_keeping_the_id(saved: State) -> None:
             "Error: OLD and NEW are the same name ('Exotel India'): nothing to move\n",
         ),
         (
+            ("mv", "Exotel India", "B\x1b[2J"),
+            "Error: NEW must be 1 to 100 characters without control characters, like trunk_name\n",
+        ),
+        (
             ("mv", "Exotel India", "x" * 101),
-            "Error: NEW must be 1 to 100 characters, like trunk_name\n",
+            "Error: NEW must be 1 to 100 characters without control characters, like trunk_name\n",
         ),
     ],
 )
@@ -144,7 +148,7 @@ def test_no_state_file_is_an_error_and_creates_nothing(
     result = run("state", *args, "--state", "elsewhere/trunks.json")
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: no state file at elsewhere/trunks.json (pass --state PATH to choose another)\n"
+        "Error: no state at elsewhere/trunks.json (pass --state to choose another)\n"
     )
     assert not Path("elsewhere").exists()
 

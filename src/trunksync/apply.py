@@ -1,26 +1,43 @@
-"""Carry out the creates of a plan, in parallel, recording every id durably.
+"""Carry out the changes of a plan, in parallel, making every answer durable.
 
-For each create: record a write-ahead intent, send, then replace the intent
-with the id (or drop it when the server surely created nothing). When the
-outcome is unknown (5xx, timeout, dropped connection), the platform's list
-decides: the trunk is adopted if it is there, created again only if it is
-surely not. An intent that cannot be resolved stays in the state.
+Workers send requests and return outcomes (a result and the typed state
+changes it implies) to ONE committer, which makes the changes of every
+outcome that arrived together durable in one `LockedState.commit` (group
+commit), and only then reports their results. The rules that keep a run safe:
+
+- write-ahead: a create is sent only once its RecordIntent is durable. A
+  worker's next intent rides in the same batch as its previous answer, so a
+  create costs one durable write, not two;
+- an unknown outcome (5xx, timeout, dropped connection, garbage) is resolved
+  from the platform's list: adopt the trunk if it is there, send again only if
+  it is surely absent, else stop with the exact `trunksync import` command;
+- an id is reported only once it is durable;
+- a cancel token (threading.Event) stops the run: nothing new starts, what is
+  in flight is answered and recorded, and every wait wakes on it.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
-import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from datetime import datetime, timezone
-from functools import partial
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from trunksync import fingerprints
-from trunksync.client import OutcomeUnknown, PlatformClient
+from trunksync.changes import (
+    ForgetIntent,
+    ForgetTrunk,
+    RecordId,
+    RecordIntent,
+    StateChange,
+    Unretire,
+    apply_change,
+)
 from trunksync.config import DesiredTrunk
-from trunksync.errors import ApiError
-from trunksync.journal import Journal, Mutation
+from trunksync.errors import ApiError, StateError
 from trunksync.plan import CREATING, PRUNE, REPLACE, RETIRE, Change
 from trunksync.reconcile import (
     ABSENT,
@@ -30,316 +47,435 @@ from trunksync.reconcile import (
     Resolution,
     ambiguity_message,
     foreign_message,
+    parse_time,
     resolve_intent,
-    settle_time,
 )
 from trunksync.results import CREATED, DEACTIVATED, FAILED, UNKNOWN, Result
-from trunksync.state import Intent, RetiredTrunk, State, TrunkRecord, utc_now
+from trunksync.sanitize import printable
+from trunksync.state import Intent, State, utc_now
+
+if TYPE_CHECKING:
+    from trunksync.backends.base import LockedState
+    from trunksync.client import PlatformClient
 
 MAX_ATTEMPTS = 3
 
-
 Report = Callable[[Result], None]
+Notice = Callable[[str], None]
+Clock = Callable[[], datetime]
+# Waits `seconds` unless the run is cancelled first; True when it was cancelled.
+Wait = Callable[[float], bool]
+T = TypeVar("T")
 
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _ignore(_: str) -> None:
+    return None
+
+
+class Outcome(NamedTuple):
+    """What one change of the plan came to: a result to report (None: not started)
+    and the state changes that must be durable before it is reported."""
+
+    result: Result | None
+    changes: tuple[StateChange, ...] = ()
+
+
+# --- waiting out requests that may still be in flight --------------------------------
+
+
 class Settler:
-    """Resolves intents from the remote list, waiting out requests that may be in flight."""
+    """Decides unknown outcomes from the platform's list, waiting (bounded, cancellable)
+    until a request sent for an intent can no longer be in progress."""
 
     def __init__(
         self,
         client: PlatformClient,
-        journal: Journal,
         timeout: float,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = now_utc,
+        *,
+        cancel: threading.Event | None = None,
+        clock: Clock = now_utc,
+        wait: Wait | None = None,
+        notice: Notice = _ignore,
     ) -> None:
         self._client = client
-        self._journal = journal
         self._timeout = timeout
-        self._sleep = sleep
+        self._cancel = cancel or threading.Event()
         self._clock = clock
+        self._wait = wait or self._cancel.wait
+        self._notice = notice
 
-    def resolve(self, name: str, intent: Intent, answered: bool = False) -> Resolution:
-        """The platform's answer for one intent; `answered` means the server finished with it."""
-        resolution = self._resolve(name, intent, self._client.list_trunks())
+    def settle_wait(self, name: str, intent: Intent) -> float:
+        """Seconds until a request sent for `intent` cannot be in progress any more.
+
+        Bounded by `timeout`: whatever the recorded time says, our request was
+        sent before now, so it has settled `timeout` seconds from now. A start
+        time in the future (a clock ahead, a hand edit) is named, not slept on.
+        """
+        started = intent_started(name, intent)
+        remaining = (started - self._clock()).total_seconds() + self._timeout
+        if remaining > self._timeout:
+            skew = remaining - self._timeout
+            self._notice(
+                f"the create for {printable(name)!r} was recorded as started at "
+                f"{printable(intent.started_at)}, {skew:.0f}s in the future of this machine's "
+                f"clock (clock skew or an edited state); waiting {self._timeout:g}s at most"
+            )
+            return self._timeout
+        return max(0.0, remaining)
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds`; False when the run was cancelled meanwhile."""
+        if seconds <= 0:
+            return not self._cancel.is_set()
+        return not self._wait(seconds)
+
+    def resolve(
+        self, name: str, intent: Intent, known: Callable[[], set[str]], answered: bool
+    ) -> Resolution | None:
+        """The platform's answer for one intent (None: cancelled while waiting).
+
+        `answered` means the server finished with the request (a 5xx, garbage):
+        the list can be read at once."""
+        resolution = resolve_intent(name, intent, self._client.list_trunks(), known())
         if resolution.kind != ABSENT or answered:
             return resolution
-        remaining = (settle_time(intent, self._timeout) - self._clock()).total_seconds()
-        if remaining <= 0:
-            return resolution
-        # Our request may still be on its way or in progress: look again once it cannot be.
-        self._sleep(remaining)
-        return self._resolve(name, intent, self._client.list_trunks())
+        if not self.wait(self.settle_wait(name, intent)):
+            return None
+        return resolve_intent(name, intent, self._client.list_trunks(), known())
 
-    def resolve_all(self, remote: list[RemoteTrunk]) -> list[Resolution]:
-        """Resolve every intent in the state (start of a run); record adoptions and absences."""
-        intents = self._journal.read(lambda state: dict(state.intents))
-        known = self._journal.read(State.known_ids)
+    def resolve_all(
+        self, state: State, remote: list[RemoteTrunk]
+    ) -> tuple[list[Resolution], list[StateChange]]:
+        """Every intent of `state` (start of a run) and the changes that record them.
+
+        An intent that is absent but whose request may still be in flight is
+        looked up again once it cannot be; if the run is cancelled meanwhile,
+        absent intents are kept (the next run resolves them)."""
+        intents = dict(state.intents)
+        known = state.known_ids()
         resolutions = [resolve_intent(n, i, remote, known) for n, i in intents.items()]
-        latest = max(
-            (settle_time(intents[r.name], self._timeout) for r in resolutions if r.kind == ABSENT),
-            default=None,
-        )
-        if latest is not None and latest > self._clock():
-            self._sleep((latest - self._clock()).total_seconds())
+        pending = [
+            self.settle_wait(r.name, intents[r.name]) for r in resolutions if r.kind == ABSENT
+        ]
+        if pending and max(pending) > 0:
+            if not self.wait(max(pending)):
+                return resolutions, _changes_for(
+                    [r for r in resolutions if r.kind != ABSENT], intents
+                )
             fresh = self._client.list_trunks()
             resolutions = [resolve_intent(n, i, fresh, known) for n, i in intents.items()]
-        mutations = [mutation_for(r, intents[r.name]) for r in resolutions]
-        if any(mutations):
-            self._journal.commit(lambda state: [m(state) for m in mutations if m])
-        return resolutions
-
-    def _resolve(self, name: str, intent: Intent, remote: list[RemoteTrunk]) -> Resolution:
-        known = self._journal.read(State.known_ids)
-        return resolve_intent(name, intent, remote, known)
+        return resolutions, _changes_for(resolutions, intents)
 
 
-def mutation_for(resolution: Resolution, intent: Intent) -> Mutation | None:
-    """What a resolution changes in the state: adopt the trunk, or forget the intent."""
-    name = resolution.name
+def intent_started(name: str, intent: Intent) -> datetime:
+    """When the intent's create was sent; an unreadable time is a state error."""
+    try:
+        return parse_time(intent.started_at)
+    except (ValueError, TypeError):
+        raise StateError(
+            f"the state's intent for {printable(name)!r} has an unreadable started_at "
+            f"({printable(str(intent.started_at))[:40]!r}); fix or restore the state file"
+        ) from None
+
+
+def resolution_change(resolution: Resolution, intent: Intent) -> StateChange | None:
+    """What a resolution records: the adopted trunk, or the end of an absent intent."""
     if resolution.kind == ADOPT:
         found = resolution.candidates[0]
-        record = intent.record(found.trunk_id, found.created_at or utc_now())
-        return lambda state: _set_record(state, name, record, intent)
+        return _record_id(resolution.name, intent, found.trunk_id, found.created_at or utc_now())
     if resolution.kind == ABSENT:
-        return lambda state: forget_intent(state, name)
+        return ForgetIntent(resolution.name)
     return None
 
 
-class _Handoff(threading.local):
-    """Per worker: the next change, and its intent if it was written already."""
+def _changes_for(resolutions: list[Resolution], intents: dict[str, Intent]) -> list[StateChange]:
+    changes = [resolution_change(r, intents[r.name]) for r in resolutions]
+    return [change for change in changes if change is not None]
 
-    change: Change | None = None
-    intent: Intent | None = None
+
+# --- the committer -------------------------------------------------------------------
+
+
+class _Submission(NamedTuple):
+    changes: tuple[StateChange, ...]
+    result: Result | None
+    done: Future[None]
+
+
+class Committer:
+    """The one thread that writes: it commits every submission waiting in its queue as
+    one batch, then reports their results, then lets their workers go on."""
+
+    def __init__(self, locked: LockedState, report: Report) -> None:
+        self._locked = locked
+        self._report = report
+        self._queue: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
+        self._state_lock = threading.Lock()  # commits vs. readers of the state
+        self._thread = threading.Thread(target=self._run, name="apply-committer", daemon=True)
+        self.results: list[Result] = []
+        self.failure: BaseException | None = None
+        self.batches = 0  # how many commits were made (group commit, observable)
+        self.interrupted = False  # a stop signal arrived while it finished
+
+    def __enter__(self) -> Committer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        # The committer's remaining work is bounded (one write): finish it even
+        # through a stop signal, so nothing is written after the state is released.
+        while self._thread.is_alive():
+            try:
+                self._thread.join()
+            except KeyboardInterrupt:
+                self.interrupted = True
+
+    def submit(self, changes: Sequence[StateChange], result: Result | None = None) -> None:
+        """Return once `changes` are durable and `result` reported; raise why not."""
+        done: Future[None] = Future()
+        self._queue.put(_Submission(tuple(changes), result, done))
+        done.result()
+
+    def read(self, query: Callable[[State], T]) -> T:
+        """`query` over the current state, never in the middle of a commit."""
+        with self._state_lock:
+            return query(self._locked.state)
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch = [first]
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # seen again by the outer loop, after this batch
+                    break
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Submission]) -> None:
+        error = self.failure
+        if error is None:
+            try:
+                changes = [change for submission in batch for change in submission.changes]
+                if changes:
+                    with self._state_lock:
+                        self._locked.commit(changes)
+                    self.batches += 1
+                for submission in batch:
+                    if submission.result is not None:
+                        self.results.append(submission.result)
+                        self._report(submission.result)
+            except BaseException as failure:  # a failed write: nothing after it may proceed
+                error = self.failure = failure
+        for submission in batch:
+            if error is None:
+                submission.done.set_result(None)
+            else:
+                submission.done.set_exception(error)
+
+
+# --- the workers ---------------------------------------------------------------------
 
 
 class Applier:
-    """Runs creates on a thread pool; `stop()` lets the in-flight ones finish."""
+    """Runs a plan's changes on `parallelism` workers against one locked state."""
 
     def __init__(
-        self, client: PlatformClient, journal: Journal, parallelism: int, settler: Settler
+        self,
+        client: PlatformClient,
+        locked: LockedState,
+        *,
+        parallelism: int,
+        settler: Settler,
+        cancel: threading.Event | None = None,
     ) -> None:
         self._client = client
-        self._journal = journal
+        self._locked = locked
         self._parallelism = max(1, parallelism)
         self._settler = settler
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._handoff = _Handoff()
+        self._cancel = cancel or threading.Event()
+        self._pending: deque[Change] = deque()
+        self._take_lock = threading.Lock()
         self._failure: BaseException | None = None
         self.interrupted = False
+        self.batches = 0
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def run(self, changes: list[Change], report: Report) -> list[Result]:
-        """Carry out `changes` with `parallelism` workers; `report` each result once durable."""
+    def run(self, changes: Sequence[Change], report: Report) -> list[Result]:
+        """Carry out `changes`; `report` each result once its changes are durable."""
         self._pending = deque(changes)
-        self._results: list[Result] = []
-        self._report = report
-        firsts = [self._take() for _ in range(min(self._parallelism, len(changes)))]
-        intents = {c.name: _intent_for(c) for c in firsts if c is not None and c.action in CREATING}
-        if intents:  # the first requests' intents, all in one write
-            self._journal.commit(lambda state: state.intents.update(intents))
-        workers = [
-            threading.Thread(
-                target=self._work,
-                args=(first, intents.get(first.name)),
-                name=f"apply-{n}",
-                daemon=True,  # a second Ctrl-C must not wait for them
-            )
-            for n, first in enumerate(firsts)
-            if first is not None
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            self._join(worker)
-        if self._failure is not None:
-            raise self._failure
-        return self._results
+        with Committer(self._locked, report) as committer:
+            workers = [
+                threading.Thread(
+                    target=self._work,
+                    args=(committer,),
+                    name=f"apply-{n}",
+                    daemon=True,  # a second Ctrl-C must not wait for them
+                )
+                for n in range(min(self._parallelism, len(changes)))
+            ]
+            try:
+                for worker in workers:
+                    worker.start()
+            except KeyboardInterrupt:  # a stop signal while starting: the started ones finish
+                self.interrupted = True
+                self._cancel.set()
+            for worker in workers:
+                self._join(worker)
+        self.batches = committer.batches
+        self.interrupted = self.interrupted or committer.interrupted
+        failure = self._failure or committer.failure
+        if failure is not None:
+            raise failure
+        self.interrupted = self.interrupted or self._cancel.is_set()
+        return committer.results
 
     def _join(self, worker: threading.Thread) -> None:
         while worker.is_alive():
             try:
                 worker.join()
             except KeyboardInterrupt:
-                # First Ctrl-C: start nothing new, let in-flight creates land
-                # and be recorded. A second one is not caught here.
-                if self._stopping.is_set():
+                # A Ctrl-C that reached us as an exception (no signal handler
+                # installed): start nothing new, let in-flight requests land and
+                # be recorded. A second one is not caught.
+                if self.interrupted:
                     raise
                 self.interrupted = True
-                self.stop()
-
-    def _work(self, first: Change, first_intent: Intent | None) -> None:
-        change: Change | None = first
-        intent = first_intent
-        try:
-            while change is not None:
-                self._handoff.change = self._handoff.intent = None
-                result = self.carry_out(change, intent)
-                with self._lock:
-                    self._results.append(result)
-                    self._report(result)
-                change, intent = self._handoff.change, self._handoff.intent
-        except BaseException as error:  # a failed state write: stop everything, say why
-            self._failure = self._failure or error
-            self.stop()
+                self._cancel.set()
 
     def _take(self) -> Change | None:
-        with self._lock:
-            if self._stopping.is_set() or not self._pending:
+        with self._take_lock:
+            if self._cancel.is_set() or not self._pending:
                 return None
             return self._pending.popleft()
 
-    def _close(self, mutation: Mutation | None) -> None:
-        """The last write of a change; it also carries the next change's intent.
+    def _work(self, committer: Committer) -> None:
+        """Take a change, make its intent durable (with the previous answer), carry it out."""
+        done = Outcome(None)
+        try:
+            while True:
+                change = self._take()
+                intent = _intent_for(change) if change and change.action in CREATING else None
+                batch = done.changes + (
+                    (RecordIntent(change.name, intent),) if change and intent else ()
+                )
+                if batch or done.result is not None:
+                    committer.submit(batch, done.result)
+                if change is None:
+                    return
+                done = self.carry_out(change, intent, committer)
+        except BaseException as error:  # a failed state write: stop everything, say why
+            self._failure = self._failure or error
+            self._cancel.set()
 
-        So a worker waits for one write per create, not two: the next request's
-        intent becomes durable together with the previous answer.
-        """
-        following = self._take()
-        intent = None
-        if following is not None and following.action in CREATING:
-            intent = _intent_for(following)
-        self._handoff.change, self._handoff.intent = following, intent
-        if mutation is None and intent is None:
-            return
-
-        def both(state: State) -> None:
-            if mutation is not None:
-                mutation(state)
-            if following is not None and intent is not None:
-                state.intents[following.name] = intent
-
-        self._journal.commit(both)
-
-    def carry_out(self, change: Change, intent: Intent | None = None) -> Result:
-        """One change of the plan: a create (maybe replacing a trunk) or a deactivation.
-
-        `intent` is this change's intent when it was written already.
-        """
+    def carry_out(self, change: Change, intent: Intent | None, committer: Committer) -> Outcome:
+        """One change: a create (maybe replacing a trunk) or a deactivation."""
         if change.action in (PRUNE, RETIRE):
-            return self.deactivate_one(change)
-        assert change.desired is not None  # creating changes always carry their entry
-        replaces = _replaced_id(change)
-        final = self._close if replaces is None else _plain_commit(self._journal)
-        result = self.create_one(change.desired, replaces, intent, final)
-        if replaces is None:
-            return result
-        if result.status != CREATED:
-            self._close(None)
-            return result
-        return self._retire(change.name, replaces, result)
+            return self._deactivate(change)
+        assert change.desired is not None and intent is not None  # creating changes
+        outcome = self._create(change.desired, intent, committer)
+        replaced = _replaced_id(change)
+        if replaced is None or outcome.result is None or outcome.result.status != CREATED:
+            return outcome
+        # The new id (and the old one retired) must be durable before the old
+        # trunk is deactivated: a crash in between leaves a retire to finish.
+        committer.submit(outcome.changes)
+        try:
+            self._client.deactivate(replaced)
+        except ApiError as error:
+            message = f"replaced {replaced}, not deactivated yet ({error}); apply retries it"
+            return Outcome(outcome.result._replace(message=message))
+        message = f"replaced {replaced}, now deactivated"
+        return Outcome(outcome.result._replace(message=message), (Unretire(replaced),))
 
-    def deactivate_one(self, change: Change) -> Result:
+    def _deactivate(self, change: Change) -> Outcome:
         trunk_id = change.trunk_id or ""
+        if self._cancel.is_set():
+            return Outcome(None)
         try:
             self._client.deactivate(trunk_id)
         except ApiError as error:
-            self._close(None)
-            return Result(change.name, FAILED, trunk_id, f"not deactivated: {error}")
-        if change.action == PRUNE:
-            self._close(lambda state: _forget_trunk(state, change.name, trunk_id))
-        else:
-            self._close(lambda state: state.retired.pop(trunk_id, None))
-        return Result(change.name, DEACTIVATED, trunk_id)
+            return Outcome(Result(change.name, FAILED, trunk_id, f"not deactivated: {error}"))
+        forget: StateChange = (
+            ForgetTrunk(change.name, trunk_id) if change.action == PRUNE else Unretire(trunk_id)
+        )
+        return Outcome(Result(change.name, DEACTIVATED, trunk_id), (forget,))
 
-    def _retire(self, name: str, old_id: str, created: Result) -> Result:
-        try:
-            self._client.deactivate(old_id)
-        except ApiError as error:
-            self._close(None)
-            message = f"replaced {old_id}, not deactivated yet ({error}); apply retries it"
-            return created._replace(message=message)
-        self._close(lambda state: state.retired.pop(old_id, None))
-        return created._replace(message=f"replaced {old_id}, now deactivated")
+    def _create(self, trunk: DesiredTrunk, intent: Intent, committer: Committer) -> Outcome:
+        """Send a create whose intent is durable; resolve an unknown outcome before resending."""
+        # Imported here: the client module pulls in httpx.
+        from trunksync.client import OutcomeUnknown
 
-    def create_one(
-        self,
-        trunk: DesiredTrunk,
-        replaces: str | None = None,
-        intent: Intent | None = None,
-        final: Callable[[Mutation | None], None] | None = None,
-    ) -> Result:
-        """Create one trunk; resolve an unknown outcome before ever sending again.
-
-        `final` makes the last write (by default, a plain commit).
-        """
-        last = final or _plain_commit(self._journal)
-        for _ in range(MAX_ATTEMPTS):
-            intent = intent or self._begin(trunk, replaces)
+        name = trunk.name
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if self._cancel.is_set():  # start nothing new; the intent was never used
+                return Outcome(None, (ForgetIntent(name),))
             try:
                 trunk_id = self._client.create_trunk(trunk.request_body(), redact=_secrets(trunk))
             except OutcomeUnknown as error:
-                settled = self._settle(trunk.name, intent, error, last)
+                settled = self._settle(name, intent, error, committer)
                 if settled is not None:
                     return settled
-                intent = None  # surely not created: a new intent, then send again
+                if attempt == MAX_ATTEMPTS:
+                    break
+                # Surely not created: a new intent, durable, then send again.
+                intent = _new_intent(trunk, intent.replaces)
+                committer.submit([RecordIntent(name, intent)])
                 continue
             except ApiError as error:
-                last(partial(forget_intent, name=trunk.name))
-                return Result(trunk.name, FAILED, message=str(error))
-            record = intent.record(trunk_id, utc_now())
-            last(partial(_set_record, name=trunk.name, record=record, intent=intent))
-            return Result(trunk.name, CREATED, trunk_id)
-        last(None)
-        return Result(trunk.name, FAILED, message=f"not created after {MAX_ATTEMPTS} attempts")
-
-    def _begin(self, trunk: DesiredTrunk, replaces: str | None) -> Intent:
-        intent = new_intent(trunk, replaces)
-        self._journal.commit(lambda state: state.intents.__setitem__(trunk.name, intent))
-        return intent
+                return Outcome(Result(name, FAILED, message=str(error)), (ForgetIntent(name),))
+            recorded = _record_id(name, intent, trunk_id, utc_now())
+            return Outcome(Result(name, CREATED, trunk_id), (recorded,))
+        message = f"not created after {MAX_ATTEMPTS} attempts"
+        return Outcome(Result(name, FAILED, message=message), (ForgetIntent(name),))
 
     def _settle(
-        self,
-        name: str,
-        intent: Intent,
-        error: OutcomeUnknown,
-        last: Callable[[Mutation | None], None],
-    ) -> Result | None:
+        self, name: str, intent: Intent, error: ApiError, committer: Committer
+    ) -> Outcome | None:
+        """The outcome of an unknown create, or None when it surely did not happen."""
+        answered = bool(getattr(error, "answered", False))
         try:
-            resolution = self._settler.resolve(name, intent, answered=error.answered)
+            resolution = self._settler.resolve(
+                name, intent, lambda: committer.read(State.known_ids), answered
+            )
         except ApiError as list_error:
-            last(None)
             message = f"{error}; the platform could not be checked ({list_error}); run apply again"
-            return Result(name, UNKNOWN, message=message)
-        mutation = mutation_for(resolution, intent)
+            return Outcome(Result(name, UNKNOWN, message=message))
+        if resolution is None:
+            message = f"{error}; interrupted before the platform could be checked; run apply again"
+            return Outcome(Result(name, UNKNOWN, message=message))
         if resolution.kind == ABSENT:
-            assert mutation is not None
-            self._journal.commit(mutation)
             return None
-        last(mutation)
         if resolution.kind == ADOPT:
-            trunk_id = resolution.candidates[0].trunk_id
-            return Result(name, CREATED, trunk_id, f"adopted after: {error}")
+            found = resolution.candidates[0]
+            recorded = _record_id(name, intent, found.trunk_id, found.created_at or utc_now())
+            result = Result(name, CREATED, found.trunk_id, f"adopted after: {error}")
+            return Outcome(result, (recorded,))
         if resolution.kind == AMBIGUOUS:
-            return Result(name, UNKNOWN, message=ambiguity_message(resolution))
-        return Result(name, UNKNOWN, message=foreign_message(name, resolution.candidates))
+            return Outcome(Result(name, UNKNOWN, message=ambiguity_message(resolution)))
+        return Outcome(Result(name, UNKNOWN, message=foreign_message(name, resolution.candidates)))
 
 
-def _plain_commit(journal: Journal) -> Callable[[Mutation | None], None]:
-    def commit(mutation: Mutation | None) -> None:
-        if mutation is not None:
-            journal.commit(mutation)
-
-    return commit
+# --- intents and records -------------------------------------------------------------
 
 
 def _intent_for(change: Change) -> Intent:
     assert change.desired is not None  # creating changes always carry their entry
-    return new_intent(change.desired, _replaced_id(change))
+    return _new_intent(change.desired, _replaced_id(change))
 
 
 def _replaced_id(change: Change) -> str | None:
     return change.trunk_id if change.action == REPLACE else None
 
 
-def new_intent(trunk: DesiredTrunk, replaces: str | None = None) -> Intent:
+def _new_intent(trunk: DesiredTrunk, replaces: str | None = None) -> Intent:
     return Intent(
         replaces=replaces,
         trunk_type=trunk.trunk_type,  # type: ignore[arg-type]
@@ -350,28 +486,25 @@ def new_intent(trunk: DesiredTrunk, replaces: str | None = None) -> Intent:
     )
 
 
+new_intent = _new_intent
+
+
+def _record_id(name: str, intent: Intent, trunk_id: str, created_at: str) -> RecordId:
+    """The id for `name`, closing its intent; a replaced trunk is retired in the same change."""
+    since = utc_now() if intent.replaces else None
+    return RecordId(name, intent.record(trunk_id, created_at), intent.replaces, since)
+
+
+def created_change(trunk: DesiredTrunk, trunk_id: str, created_at: str | None = None) -> RecordId:
+    """`import` and adoption: record `trunk_id` as what `trunk` asks for."""
+    return _record_id(trunk.name, _new_intent(trunk), trunk_id, created_at or utc_now())
+
+
 def record_created(
     state: State, trunk: DesiredTrunk, trunk_id: str, created_at: str | None = None
 ) -> None:
-    """Record `trunk_id` as the trunk for this entry and close its intent."""
-    _set_record(state, trunk.name, new_intent(trunk).record(trunk_id, created_at or utc_now()))
-
-
-def _set_record(state: State, name: str, record: TrunkRecord, intent: Intent | None = None) -> None:
-    """Record the id and close the intent; a replaced trunk is retired in the same write."""
-    state.trunks[name] = record
-    state.intents.pop(name, None)
-    if intent is not None and intent.replaces and intent.replaces != record.trunk_id:
-        state.retired[intent.replaces] = RetiredTrunk(name=name, since=utc_now())
-
-
-def _forget_trunk(state: State, name: str, trunk_id: str) -> None:
-    if name in state.trunks and state.trunks[name].trunk_id == trunk_id:
-        del state.trunks[name]
-
-
-def forget_intent(state: State, name: str) -> None:
-    state.intents.pop(name, None)
+    """Apply `created_change` to an in-memory state (tests, benchmarks)."""
+    apply_change(state, created_change(trunk, trunk_id, created_at))
 
 
 def _secrets(trunk: DesiredTrunk) -> list[str]:

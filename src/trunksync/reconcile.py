@@ -51,11 +51,6 @@ def resolve_intent(
     return Resolution(name, FOREIGN if same else ABSENT, tuple(same))
 
 
-def settle_time(intent: Intent, timeout: float) -> datetime:
-    """When a request sent for `intent` can no longer be in progress on our side."""
-    return parse_time(intent.started_at) + timedelta(seconds=timeout)
-
-
 def parse_time(text: str) -> datetime:
     """ISO 8601; a time without a zone is UTC (the platform's list omits it)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

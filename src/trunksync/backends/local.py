@@ -32,6 +32,10 @@ class _LockedFile:
 
     def commit(self, changes: Sequence[StateChange]) -> None:
         candidate = self._state.model_copy(deep=True)
+        # The copy's encoding cache is keyed by id() of the ORIGINAL records,
+        # which may be freed and their ids reused: start it empty (engine
+        # helper's interim fix; the journaled backend replaces this file).
+        candidate._fragments = {}
         apply_changes(candidate, changes)
         self._store.save(candidate)
         self._state = candidate

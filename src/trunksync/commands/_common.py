@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -36,14 +37,31 @@ def plaintext_option(function: F) -> F:
 
 
 def state_option(function: F) -> F:
+    # A plain string: the backend factory parses it (a click.Path would mangle a URL).
     return click.option(
         "--state",
-        "state_path",
+        "state_spec",
+        envvar="TRUNKSYNC_STATE",
         default=DEFAULT_STATE,
         show_default=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The state file.",
+        metavar="PATH|URL",
+        help="The state: a file path, or a postgresql:// URL (env TRUNKSYNC_STATE).",
     )(function)
+
+
+def missing_secrets_option(function: F) -> F:
+    return click.option(
+        "--allow-missing-secrets",
+        is_flag=True,
+        help="Plan without the secrets (forks, reviewers): an unset or empty secret variable "
+        "becomes an unknown value; a plan saved this way cannot be applied.",
+    )(function)
+
+
+def is_explicit(ctx: click.Context, parameter: str) -> bool:
+    """Whether the user gave `parameter` (command line or environment), not its default."""
+    source = ctx.get_parameter_source(parameter)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
 
 
 def api_url_option(function: F) -> F:
@@ -91,10 +109,18 @@ def api_key() -> str:
     return key
 
 
-def load_desired(file: Path, allow_plaintext_secrets: bool) -> Any:
-    from trunksync.config import load_desired as load
+def load_desired(
+    file: Path | str, allow_plaintext_secrets: bool, *, allow_missing_secrets: bool = False
+) -> Any:
+    from trunksync import api
 
-    return load(file, os.environ, allow_plaintext_secrets)
+    stdin = sys.stdin.buffer if str(file) == "-" else None
+    return api.load_desired(
+        file,
+        allow_plaintext_secrets=allow_plaintext_secrets,
+        allow_missing_secrets=allow_missing_secrets,
+        stdin=stdin,
+    )
 
 
 def plan_options(function: F) -> F:
@@ -145,21 +171,9 @@ def make_options(
     desired: Any, state: Any, targets: tuple[str, ...], replace: tuple[str, ...], prune: bool
 ) -> Any:
     """PlanOptions from the flags, refusing names that match nothing."""
-    from trunksync.errors import TrunksyncError, did_you_mean
-    from trunksync.plan import PlanOptions
+    from trunksync import api
 
-    in_file = {trunk.name for trunk in desired.trunks}
-    known = in_file | set(state.trunks)
-    for name in targets:
-        if name not in known:
-            raise TrunksyncError(f"--target {name!r} matches no entry{did_you_mean(name, known)}")
-    for name in replace:
-        if name not in in_file or name not in state.trunks:
-            raise TrunksyncError(
-                f"--replace {name!r}: only an entry that is both in the file and in the state "
-                f"can be replaced{did_you_mean(name, in_file & set(state.trunks))}"
-            )
-    return PlanOptions(frozenset(targets), frozenset(replace), prune)
+    return api.make_options(desired, state, targets, replace, prune)
 
 
 def echo_plan_text(text: str, no_color: bool) -> None:
@@ -177,3 +191,22 @@ def step_summary(render: Callable[[], str]) -> None:
     from trunksync.render_markdown import append_step_summary
 
     append_step_summary(render(), os.environ)
+
+
+def os_errors_as_one_line(function: F) -> F:
+    """An OSError that escapes a command (a state folder that is a file, a read-only
+    disk...) becomes one `Error: ...` line and exit 1, never a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except OSError as error:
+            from trunksync.errors import TrunksyncError
+            from trunksync.sanitize import printable
+
+            where = f"{printable(str(error.filename))}: " if error.filename else ""
+            reason = error.strerror or type(error).__name__
+            raise TrunksyncError(f"cannot use {where}{reason}") from None
+
+    return wrapper  # type: ignore[return-value]

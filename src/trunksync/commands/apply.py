@@ -14,28 +14,28 @@ from trunksync.commands._common import (
     api_url_option,
     echo_plan_text,
     file_option,
+    is_explicit,
     json_option,
     load_desired,
     lock_timeout_option,
-    make_options,
     no_color_option,
+    os_errors_as_one_line,
     plaintext_option,
     plan_options,
     state_option,
     step_summary,
     timeout_option,
 )
-from trunksync.defaults import DEFAULT_FILE, DEFAULT_PARALLELISM, DEFAULT_STATE
+from trunksync.defaults import DEFAULT_PARALLELISM
 from trunksync.errors import ApplyFailed, Interrupted, TrunksyncError
 
 if TYPE_CHECKING:
-    from trunksync.apply import Settler
-    from trunksync.client import PlatformClient
-    from trunksync.journal import Journal
+    from trunksync.api import ApplyReport
     from trunksync.plan import Plan
     from trunksync.planfile import SavedPlan
     from trunksync.reconcile import Resolution
     from trunksync.results import Result
+    from trunksync.terminal import Progress
 
 
 @click.command()
@@ -62,52 +62,77 @@ if TYPE_CHECKING:
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when nothing had to change, 1 on error, 2 when changes were made.",
+    help="Exit 0 when nothing had to change, 1 on any failure, 2 when changes were made.",
 )
 @plan_options
 @plaintext_option
 @no_color_option
-def apply(planfile: Path | None, **flags: Any) -> None:
+@click.pass_context
+@os_errors_as_one_line
+def apply(ctx: click.Context, /, planfile: Path | None, **flags: Any) -> None:
     """Create what is new (and, behind explicit flags, replace or prune).
 
     With PLANFILE (from `plan --out`), exactly that plan is applied, without a
-    question, or nothing is: it is refused if the state, the file, the secrets
-    or the platform changed since it was made.
+    question, or nothing is: it is refused if it cannot be verified with
+    TRUNKSYNC_API_KEY, or if the state, the file, the secrets or the platform
+    changed since it was made.
 
     The platform's list is read first: creates whose outcome a previous run
     never learned are resolved (adopted, or created again if surely absent), and
     a trunk of the same name that the state does not know is never duplicated.
-    Each new id is written to the state as soon as it arrives.
+    Each new id is written to the state as soon as it arrives. Ctrl-C or SIGTERM
+    starts nothing new, records what is in flight, and exits 130 or 143.
     """
-    from trunksync import planfile as planfiles
+    from trunksync import api
 
-    saved = planfiles.load(planfile) if planfile is not None else None
+    saved = api.load_plan(planfile, api_key()) if planfile is not None else None
     if saved is not None:
-        _take_saved_plan(saved, flags)
-    if flags["as_json"] and not flags["auto_approve"] and saved is None:
+        _take_saved_plan(ctx, saved, flags)
+    if flags["as_json"] and not flags["auto_approve"]:
         raise TrunksyncError("--json needs --auto-approve or a saved plan (there is no one to ask)")
+    if str(flags["file"]) == "-" and not flags["auto_approve"]:
+        raise TrunksyncError(
+            "-f - reads the desired state from stdin, which then cannot answer the prompt: "
+            "pass --auto-approve, or apply a saved plan"
+        )
     _apply(saved, **flags)
 
 
-def _take_saved_plan(saved: SavedPlan, flags: dict[str, Any]) -> None:
+def _take_saved_plan(ctx: click.Context, saved: SavedPlan, flags: dict[str, Any]) -> None:
+    """Take the file, the state and the options from the plan; refuse explicit disagreement."""
     if flags["targets"] or flags["replace"] or flags["prune"] or flags["force"]:
         raise TrunksyncError(
             "a saved plan carries its own --target/--replace/--prune/--force: "
             "give them to `plan --out` instead"
         )
-    if flags["file"] == Path(DEFAULT_FILE):
-        flags["file"] = saved.desired_path
-    if flags["state_path"] == Path(DEFAULT_STATE):
-        flags["state_path"] = saved.state_path
-    flags["max_deactivate_share"], flags["force"] = saved.max_share, saved.force
+    if is_explicit(ctx, "max_deactivate_share"):
+        raise TrunksyncError(
+            "a saved plan carries its own --max-deactivate-share: give it to `plan --out` instead"
+        )
+    if not is_explicit(ctx, "file"):
+        flags["file"] = Path(saved.desired_path)
+    elif not _same_file(str(flags["file"]), saved.desired_path):
+        raise TrunksyncError(
+            f"-f {flags['file']} differs from the file {saved.path} was made from "
+            f"({saved.desired_path}); drop -f, or make the plan again"
+        )
+    if not is_explicit(ctx, "state_spec"):
+        flags["state_spec"] = saved.state_spec
+    # An explicit --state is checked against the plan's backend identity by the API.
     flags["auto_approve"] = True  # the saved plan is what was approved
+
+
+def _same_file(given: str, recorded: str) -> bool:
+    if "-" in (given, recorded):
+        return given == recorded
+    return Path(given).resolve() == Path(recorded).resolve()
 
 
 def _apply(
     saved: SavedPlan | None,
     *,
     file: Path,
-    state_path: Path,
+    state_spec: str,
     api_url: str,
     auto_approve: bool,
     parallelism: int,
@@ -123,57 +148,126 @@ def _apply(
     allow_plaintext_secrets: bool,
     no_color: bool,
 ) -> None:
-    from trunksync import planfile as planfiles
-    from trunksync import render
-    from trunksync.apply import Settler
-    from trunksync.client import PlatformClient, check_api_url
-    from trunksync.journal import Journal
-    from trunksync.plan import check_safety, compute_plan
-    from trunksync.state import StateStore
+    from trunksync import api
+    from trunksync.interrupts import SignalCancel
 
     desired = load_desired(file, allow_plaintext_secrets)
-    key, url = api_key(), check_api_url(api_url)
-    store = StateStore(state_path)
-    with (
-        store.locked(lock_timeout, "trunksync apply"),
-        PlatformClient(url, key, timeout=timeout) as client,
-    ):
-        journal = Journal(store, store.load())
-        if saved is not None:
-            existing = journal.state if store.exists() else None
-            planfiles.check_context(saved, desired_path=file, state=existing, api_url=url)
-            options = saved.options
-        else:
-            options = make_options(desired, journal.state, targets, replace, prune)
-        settler = Settler(client, journal, timeout)
-        remote = client.list_trunks()
-        _report_resolutions(settler.resolve_all(remote), as_json)
-        the_plan = compute_plan(desired, journal.state, remote, options)
-        check_safety(the_plan, journal.state, max_deactivate_share, force)
-        if saved is not None:
-            planfiles.check_changes(saved, the_plan)
-            planfiles.check_secrets(saved, the_plan)
-        if not as_json:
-            echo_plan_text(render.plan_text(the_plan), no_color)
-        if the_plan.creates() and not auto_approve:
-            _confirm(len(the_plan.creates()))
-        results, interrupted = _run(client, journal, settler, the_plan, parallelism, as_json)
-    _finish(the_plan, results, interrupted, as_json, detailed_exitcode)
+    backend = api.open_state(state_spec)
+    printer = _Printer(as_json, no_color, auto_approve)
+    stop = SignalCancel()
+    with stop.installed():
+        try:
+            with api.connect(
+                api_url, api_key(), timeout=timeout, cancel=stop.cancel, secrets=_secrets(desired)
+            ) as client:
+                report = api.apply_plan(
+                    desired,
+                    backend,
+                    client,
+                    targets=targets,
+                    replace=replace,
+                    prune=prune,
+                    max_deactivate_share=max_deactivate_share,
+                    force=force,
+                    saved=saved,
+                    parallelism=parallelism,
+                    timeout=timeout,
+                    lock_timeout=lock_timeout,
+                    cancel=stop.cancel,
+                    approve=printer.approve,
+                    on_resolution=printer.resolution,
+                    on_result=printer.result,
+                    on_notice=printer.notice,
+                )
+        except KeyboardInterrupt:
+            raise _interrupted(stop, "nothing in flight was lost") from None
+        finally:
+            printer.finish()
+    _finish(report, as_json, detailed_exitcode)
+    if report.interrupted:
+        raise _interrupted(stop, "in-flight creates were recorded; run apply again to continue")
+    if report.problems:
+        raise ApplyFailed(
+            f"{report.problems} change(s) not carried out (see above); "
+            "every id that arrived is recorded in the state"
+        )
+    if detailed_exitcode and report.changed:
+        raise click.exceptions.Exit(2)
 
 
-def _report_resolutions(resolutions: list[Resolution], as_json: bool) -> None:
-    from trunksync.reconcile import ABSENT, ADOPT
+def _interrupted(stop: Any, what: str) -> Interrupted:
+    label = "" if stop.signum is None else f" ({stop.name})"
+    error = Interrupted(f"interrupted: {what}{label}")
+    error.exit_code = stop.exit_code
+    return error
 
-    for resolution in resolutions:
-        if as_json or resolution.kind not in (ADOPT, ABSENT):
-            continue
+
+def _secrets(desired: Any) -> list[str]:
+    values = getattr(desired, "secret_values", None)
+    if callable(values):
+        return list(values())
+    return [s.get_secret_value() for t in desired.trunks for s in t.secrets.values()]
+
+
+class _Printer:
+    """What apply shows while it runs: the plan, the question, progress, notices."""
+
+    def __init__(self, as_json: bool, no_color: bool, auto_approve: bool) -> None:
+        self._as_json = as_json
+        self._no_color = no_color
+        self._auto_approve = auto_approve
+        self._progress: Progress | None = None
+
+    def approve(self, the_plan: Plan) -> bool:
+        from trunksync import render
+
+        if not self._as_json:
+            echo_plan_text(render.plan_text(the_plan), self._no_color)
+        count = len(the_plan.creates())
+        if count and not self._auto_approve:
+            _confirm(count)
+        if count:
+            self._start(count)
+        return True
+
+    def _start(self, count: int) -> None:
+        from trunksync.terminal import Progress
+
+        # Everything loaded so far lives until the end: keep the collector from
+        # rescanning it while hundreds of requests allocate around it.
+        gc.freeze()
+        self._progress = Progress(count, sys.stdout, enabled=None if not self._as_json else False)
+        if not self._as_json:
+            click.echo("")
+
+    def resolution(self, resolution: Resolution) -> None:
+        from trunksync.reconcile import ABSENT, ADOPT
+        from trunksync.sanitize import printable
+
+        if self._as_json or resolution.kind not in (ADOPT, ABSENT):
+            return
+        name = printable(resolution.name)
         if resolution.kind == ADOPT:
             trunk_id = resolution.candidates[0].trunk_id
-            click.echo(f'Adopted "{resolution.name}" {trunk_id}: an earlier create did succeed.')
+            click.echo(f'Adopted "{name}" {trunk_id}: an earlier create did succeed.')
         else:
-            click.echo(
-                f'"{resolution.name}": an earlier create did not happen; it can be sent again.'
-            )
+            click.echo(f'"{name}": an earlier create did not happen; it can be sent again.')
+
+    def result(self, result: Result) -> None:
+        from trunksync import render
+        from trunksync.results import CREATED, DEACTIVATED
+
+        if self._as_json or self._progress is None:
+            return
+        self._progress.echo(render.result_line(result))
+        self._progress.advance(result.status in (CREATED, DEACTIVATED))
+
+    def notice(self, message: str) -> None:
+        click.echo(f"Warning: {message}", err=True)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.finish()
 
 
 def _stdin_is_terminal() -> bool:
@@ -193,84 +287,32 @@ def _confirm(count: int) -> None:
         raise TrunksyncError("apply cancelled; nothing was changed")
 
 
-def _run(
-    client: PlatformClient,
-    journal: Journal,
-    settler: Settler,
-    the_plan: Plan,
-    parallelism: int,
-    as_json: bool,
-) -> tuple[list[Result], bool]:
-    from trunksync import render
-    from trunksync.apply import Applier
-    from trunksync.results import CREATED, DEACTIVATED
-    from trunksync.terminal import Progress
-
-    changes = the_plan.creates()
-    if not changes:
-        return [], False
-    applier = Applier(client, journal, parallelism, settler)
-    # Everything loaded so far lives until the end: keep the collector from
-    # rescanning it while hundreds of requests allocate around it.
-    gc.freeze()
-    progress = Progress(len(changes), sys.stdout, enabled=None if not as_json else False)
-    if not as_json:
-        click.echo("")
-
-    def report(result: Result) -> None:
-        if not as_json:
-            progress.echo(render.result_line(result))
-            progress.advance(result.status in (CREATED, DEACTIVATED))
-
-    try:
-        results = applier.run(changes, report)
-    finally:
-        progress.finish()
-    return results, applier.interrupted
-
-
-def _finish(
-    the_plan: Plan,
-    results: list[Result],
-    interrupted: bool,
-    as_json: bool,
-    detailed_exitcode: bool,
-) -> None:
+def _finish(report: ApplyReport, as_json: bool, detailed_exitcode: bool) -> None:
     from trunksync import render
     from trunksync.plan import CONFLICT
 
-    counts = render.results_summary(results)
-    not_started = len(the_plan.creates()) - len(results)
-    conflicts = the_plan.summary()[CONFLICT]
+    counts = render.results_summary(report.results)
     if as_json:
         payload = {
             "format_version": render.JSON_FORMAT_VERSION,
-            "plan": render.plan_json(the_plan),
-            "results": [result._asdict() for result in results],
-            "summary": {**counts, "not_started": not_started, "conflict": conflicts},
+            "plan": render.plan_json(report.plan),
+            "results": [result._asdict() for result in report.results],
+            "summary": {
+                **counts,
+                "not_started": report.not_started,
+                "conflict": report.plan.summary()[CONFLICT],
+            },
         }
         click.echo(render.dumps(payload))
-    elif results:
+    elif report.results or report.not_started:
         deactivated = f"{counts['deactivated']} deactivated, " if counts["deactivated"] else ""
         click.echo(
             f"\nApply finished: {counts['created']} created, {deactivated}{counts['failed']} "
-            f"failed, {counts['unknown']} with unknown outcome, {not_started} not started."
+            f"failed, {counts['unknown']} with unknown outcome, {report.not_started} not started."
         )
     else:
         click.echo("Nothing to create.")
-    step_summary(lambda: _apply_markdown(the_plan, results))
-    if interrupted:
-        raise Interrupted(
-            "interrupted: in-flight creates were recorded; run apply again to continue"
-        )
-    not_done = counts["failed"] + counts["unknown"] + conflicts
-    if not_done:
-        raise ApplyFailed(
-            f"{not_done} change(s) not carried out (see above); "
-            "every id that arrived is recorded in the state"
-        )
-    if detailed_exitcode and results:
-        raise click.exceptions.Exit(2)
+    step_summary(lambda: _apply_markdown(report.plan, report.results))
 
 
 def _apply_markdown(the_plan: Plan, results: list[Result]) -> str:

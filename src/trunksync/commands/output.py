@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from trunksync.commands._common import json_option, state_option
+from trunksync.commands._common import json_option, os_errors_as_one_line, state_option
 
 
 @click.command()
 @state_option
 @json_option
-def output(state_path: Path, as_json: bool) -> None:
+@os_errors_as_one_line
+def output(state_spec: str, as_json: bool) -> None:
     """Print each managed trunk's id (JSON: {"name": "ST_..."})."""
-    from trunksync import render
-    from trunksync.state import StateStore
+    from trunksync import api, render
+    from trunksync.sanitize import printable
 
-    state = StateStore(state_path).load()
+    state = api.open_state(state_spec).load()
     ids = {name: state.trunks[name].trunk_id for name in sorted(state.trunks)}
     if as_json:
         click.echo(render.dumps(ids))
         return
     for name, trunk_id in ids.items():
-        click.echo(f"{name} = {trunk_id}")
+        click.echo(f"{printable(name)} = {printable(trunk_id)}")

@@ -14,14 +14,18 @@ from trunksync.commands._common import (
     file_option,
     load_desired,
     make_options,
+    missing_secrets_option,
     no_color_option,
+    os_errors_as_one_line,
     plaintext_option,
     plan_options,
     state_option,
     step_summary,
 )
+from trunksync.errors import TrunksyncError
 
 if TYPE_CHECKING:
+    from trunksync.plan import Plan
     from trunksync.reconcile import RemoteTrunk
 
 
@@ -40,7 +44,8 @@ if TYPE_CHECKING:
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when there is nothing to do, 1 on error, 2 when changes are present.",
+    help="Exit 0 when apply would change nothing (warnings may remain), 1 on error, "
+    "2 when apply would change something.",
 )
 @click.option(
     "--refresh",
@@ -52,17 +57,20 @@ if TYPE_CHECKING:
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Save the plan to this file, for `trunksync apply FILE`.",
+    help="Save the plan to this file, for `trunksync apply FILE` (needs TRUNKSYNC_API_KEY: "
+    "the plan is signed with a key derived from it).",
 )
 @plan_options
 @api_url_option
 @plaintext_option
+@missing_secrets_option
 @no_color_option
 @click.pass_context
+@os_errors_as_one_line
 def plan(
     ctx: click.Context,
     file: Path,
-    state_path: Path,
+    state_spec: str,
     output_format: str,
     as_json: bool,
     detailed_exitcode: bool,
@@ -75,24 +83,35 @@ def plan(
     force: bool,
     api_url: str,
     allow_plaintext_secrets: bool,
+    allow_missing_secrets: bool,
     no_color: bool,
 ) -> None:
     """Show what apply would change, comparing the file with the state.
 
-    Offline unless --refresh is given: no API key is needed. When
-    GITHUB_STEP_SUMMARY is set, a markdown summary is appended to it.
+    Offline unless --refresh is given: no API key is needed (--out needs one, to
+    sign the saved plan). When GITHUB_STEP_SUMMARY is set, a markdown summary is
+    appended to it.
     """
-    from trunksync import planfile, render, render_markdown
-    from trunksync.plan import check_safety, compute_plan
-    from trunksync.state import StateStore
+    from trunksync import api, planfile, render, render_markdown
 
-    desired = load_desired(file, allow_plaintext_secrets)
-    store = StateStore(state_path)
-    state = store.load()
+    key = api_key() if out is not None or refresh else None
+    if out is not None and not out.parent.is_dir():
+        raise TrunksyncError(f"cannot save the plan to {out}: folder {out.parent} not found")
+    desired = load_desired(
+        file, allow_plaintext_secrets, allow_missing_secrets=allow_missing_secrets
+    )
+    backend = api.open_state(state_spec)
+    state = backend.load()
     options = make_options(desired, state, targets, replace, prune)
-    remote = _remote_trunks(api_url) if refresh else None
-    the_plan = compute_plan(desired, state, remote, options)
-    check_safety(the_plan, state, max_deactivate_share, force)
+    remote = _remote_trunks(api_url, key) if refresh and key else None
+    the_plan = api.make_plan(
+        desired,
+        state,
+        remote=remote,
+        options=options,
+        max_deactivate_share=max_deactivate_share,
+        force=force,
+    )
     output_format = "json" if as_json else output_format
     if output_format == "json":
         click.echo(render.dumps(render.plan_json(the_plan)))
@@ -100,28 +119,39 @@ def plan(
         click.echo(render_markdown.plan_markdown(the_plan), nl=False)
     else:
         echo_plan_text(render.plan_text(the_plan), no_color)
-    if out is not None:
-        from trunksync.client import check_api_url
-
-        planfile.save(
-            out,
+    if out is not None and key:
+        body = api.plan_document(
             the_plan,
             desired=desired,
-            state=state if store.exists() else None,
-            state_path=state_path,
-            api_url=check_api_url(api_url),
+            backend=backend,
+            state_spec=state_spec,
+            api_url=api_url,
             options=options,
-            safety={"max_deactivate_share": max_deactivate_share, "force": force},
+            max_deactivate_share=max_deactivate_share,
+            force=force,
         )
+        planfile.save(out, body, key)
         if output_format == "text":
             click.echo(f"\nSaved the plan to {out}: apply it with `trunksync apply {out}`.")
     step_summary(lambda: render_markdown.plan_markdown(the_plan))
-    if detailed_exitcode and the_plan.has_changes:
+    if detailed_exitcode and would_change(the_plan):
         ctx.exit(2)
 
 
-def _remote_trunks(api_url: str) -> list[RemoteTrunk]:
-    from trunksync.client import PlatformClient, check_api_url
+def would_change(the_plan: Plan) -> bool:
+    """Whether apply would change the platform or the state (an adopt writes the state).
 
-    with PlatformClient(check_api_url(api_url), api_key()) as client:
+    `changed`, orphan and conflict entries are warnings: apply leaves them alone."""
+    from trunksync.plan import ADOPTED, APPLIED
+
+    known = getattr(the_plan, "would_change", None)
+    if isinstance(known, bool):
+        return known
+    return any(change.action in (*APPLIED, ADOPTED) for change in the_plan.changes)
+
+
+def _remote_trunks(api_url: str, key: str) -> list[RemoteTrunk]:
+    from trunksync import api
+
+    with api.connect(api_url, key) as client:
         return client.list_trunks()

@@ -1,4 +1,4 @@
-"""`trunksync state list|show|rm|mv`: read the state file, and edit it by hand.
+"""`trunksync state list|show|rm|mv|history|migrate`: read the state, edit it by hand, move it.
 
 `rm` and `mv` change only the local state, never the platform: they hold the
 state lock, keep the previous file as a backup, and refuse a name whose create
@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from trunksync.commands._common import lock_timeout_option, state_option
+from trunksync.commands._common import (
+    json_option,
+    lock_timeout_option,
+    os_errors_as_one_line,
+    state_option,
+)
 from trunksync.errors import TrunksyncError, did_you_mean
 
 if TYPE_CHECKING:
-    from trunksync.state import State, StateStore, TrunkRecord
+    from trunksync.backends.base import StateBackend
+    from trunksync.state import State, TrunkRecord
 
 MAX_NAME_LENGTH = 100
 
@@ -29,28 +35,32 @@ def state() -> None:
 
 @state.command("list")
 @state_option
-def list_(state_path: Path) -> None:
+@os_errors_as_one_line
+def list_(state_spec: str) -> None:
     """List the trunk names in the state, one a line."""
-    from trunksync.state import StateStore
+    from trunksync import api
+    from trunksync.sanitize import printable
 
-    for name in sorted(StateStore(state_path).load().trunks):
-        click.echo(name)
+    for name in sorted(api.open_state(state_spec).load().trunks):
+        click.echo(printable(name))
 
 
 @state.command()
 @click.argument("name")
 @state_option
-def show(name: str, state_path: Path) -> None:
+@os_errors_as_one_line
+def show(name: str, state_spec: str) -> None:
     """Show what the state records for the trunk NAME (secrets as fingerprints only)."""
-    from trunksync.state import StateStore
+    from trunksync import api
+    from trunksync.sanitize import printable
 
-    record = _record(StateStore(state_path).load(), name, state_path)
-    click.echo(f'trunk "{name}"')
-    click.echo(f"  trunk_id   = {record.trunk_id}")
+    record = _record(api.open_state(state_spec).load(), name, state_spec)
+    click.echo(f'trunk "{printable(name)}"')
+    click.echo(f"  trunk_id   = {printable(record.trunk_id)}")
     click.echo(f"  trunk_type = {record.trunk_type}")
-    click.echo(f"  created_at = {record.created_at}")
+    click.echo(f"  created_at = {printable(record.created_at)}")
     for field, value in sorted(record.config.items()):
-        click.echo(f"  {field} = {json.dumps(value, ensure_ascii=False)}")
+        click.echo(f"  {field} = {printable(json.dumps(value, ensure_ascii=False))}")
     for field in sorted(record.secret_fingerprints):
         click.echo(f"  {field} = (sensitive; fingerprint recorded)")
 
@@ -59,22 +69,26 @@ def show(name: str, state_path: Path) -> None:
 @click.argument("name")
 @state_option
 @lock_timeout_option
-def rm(name: str, state_path: Path, lock_timeout: float) -> None:
+@os_errors_as_one_line
+def rm(name: str, state_spec: str, lock_timeout: float) -> None:
     """Forget the trunk NAME: remove it from the state, leaving it on the platform.
 
     The trunk stays active; its id is printed so that it can be recorded
     again later. The previous state is kept as a backup.
     """
-    store = _existing_store(state_path)
-    with store.locked(lock_timeout, "trunksync state rm"):
-        current = store.load()
-        _refuse_intent(current, name)
-        record = _record(current, name, state_path)
-        del current.trunks[name]
-        store.save(current)
-    click.echo(f'Removed "{name}" ({record.trunk_type}) {record.trunk_id} from {state_path}.')
+    from trunksync.changes import ForgetTrunk
+    from trunksync.sanitize import printable
+
+    backend = _existing(state_spec)
+    with backend.lock(timeout=lock_timeout, command="trunksync state rm") as locked:
+        _refuse_intent(locked.state, name)
+        record = _record(locked.state, name, state_spec)
+        locked.commit([ForgetTrunk(name, record.trunk_id)])
+    click.echo(
+        f'Removed "{printable(name)}" ({record.trunk_type}) {record.trunk_id} from {state_spec}.'
+    )
     click.echo(f"The trunk was not deactivated: {record.trunk_id} still exists on the platform.")
-    click.echo(f"The previous state is kept in {store.backup_path}.")
+    _backup_line(backend, state_spec)
 
 
 @state.command()
@@ -82,57 +96,134 @@ def rm(name: str, state_path: Path, lock_timeout: float) -> None:
 @click.argument("new")
 @state_option
 @lock_timeout_option
-def mv(old: str, new: str, state_path: Path, lock_timeout: float) -> None:
+@os_errors_as_one_line
+def mv(old: str, new: str, state_spec: str, lock_timeout: float) -> None:
     """Rename the entry OLD to NEW in the state, keeping its trunk id.
 
     Use it after renaming a trunk_name in the file, so that apply does not
     create the trunk again. Nothing changes on the platform. The previous
     state is kept as a backup.
     """
+    from trunksync.changes import ForgetTrunk, RecordId
+    from trunksync.sanitize import has_unsafe_chars, printable
+
     if old == new:
-        raise TrunksyncError(f"OLD and NEW are the same name ({old!r}): nothing to move")
-    if not 1 <= len(new) <= MAX_NAME_LENGTH:
-        raise TrunksyncError(f"NEW must be 1 to {MAX_NAME_LENGTH} characters, like trunk_name")
-    store = _existing_store(state_path)
-    with store.locked(lock_timeout, "trunksync state mv"):
-        current = store.load()
+        raise TrunksyncError(f"OLD and NEW are the same name ({printable(old)!r}): nothing to move")
+    if not 1 <= len(new) <= MAX_NAME_LENGTH or has_unsafe_chars(new):
+        raise TrunksyncError(
+            f"NEW must be 1 to {MAX_NAME_LENGTH} characters without control characters, "
+            "like trunk_name"
+        )
+    backend = _existing(state_spec)
+    with backend.lock(timeout=lock_timeout, command="trunksync state mv") as locked:
+        current = locked.state
         _refuse_intent(current, old)
         _refuse_intent(current, new)
-        record = _record(current, old, state_path)
+        record = _record(current, old, state_spec)
         if new in current.trunks:
             raise TrunksyncError(
-                f"{new!r} is already in {state_path} ({current.trunks[new].trunk_id}); "
+                f"{printable(new)!r} is already in {state_spec} ({current.trunks[new].trunk_id}); "
                 f"remove it first with 'trunksync state rm' if it should go; nothing was changed"
             )
-        current.trunks[new] = current.trunks.pop(old)
-        store.save(current)
-    click.echo(f'Moved "{old}" to "{new}" ({record.trunk_id}) in {state_path}.')
+        locked.commit([ForgetTrunk(old, record.trunk_id), RecordId(new, record)])
+    click.echo(
+        f'Moved "{printable(old)}" to "{printable(new)}" ({record.trunk_id}) in {state_spec}.'
+    )
     click.echo("Nothing changed on the platform; the trunk keeps its id and its name there.")
-    click.echo(f"The previous state is kept in {store.backup_path}.")
+    _backup_line(backend, state_spec)
 
 
-def _existing_store(state_path: Path) -> StateStore:
-    from trunksync.state import StateStore
+@state.command()
+@state_option
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1), help="Entries to show."
+)
+@json_option
+@os_errors_as_one_line
+def history(state_spec: str, limit: int, as_json: bool) -> None:
+    """Show the latest durable changes of the state: serial, time, actor, what changed."""
+    from trunksync import api, render
+    from trunksync.sanitize import printable
 
-    store = StateStore(state_path)
-    if not store.exists():
-        raise TrunksyncError(f"no state file at {state_path} (pass --state PATH to choose another)")
-    return store
+    backend = api.open_state(state_spec)
+    entries = api.state_history(backend, limit)
+    if as_json:
+        click.echo(render.dumps([entry._asdict() for entry in entries]))
+        return
+    if not entries:
+        click.echo(f"No history recorded for {printable(str(backend.identity()))}.")
+        return
+    for entry in entries:
+        click.echo(
+            f"{entry.serial:>6}  {printable(entry.time)}  {printable(entry.actor)}  "
+            f"{printable(entry.summary)}"
+        )
 
 
-def _record(current: State, name: str, state_path: Path) -> TrunkRecord:
+@state.command()
+@click.option(
+    "--to",
+    "target_spec",
+    required=True,
+    metavar="PATH|URL",
+    help="The empty state to move to: a file path, or a postgresql:// URL.",
+)
+@state_option
+@lock_timeout_option
+@os_errors_as_one_line
+def migrate(target_spec: str, state_spec: str, lock_timeout: float) -> None:
+    """Move the state to another backend, keeping its lineage and serial.
+
+    The target must be empty. The source is then marked as moved, so every
+    later command on it is refused: two live copies never share a lineage.
+    """
+    from trunksync import api
+    from trunksync.sanitize import printable
+
+    source, target = api.open_state(state_spec), api.open_state(target_spec)
+    moved = api.migrate_state(source, target, lock_timeout=lock_timeout)
+    click.echo(
+        f"Moved {moved} trunk(s) from {printable(str(source.identity()))} "
+        f"to {printable(str(target.identity()))}."
+    )
+    click.echo(f"Use --state {printable(api.spec_without_password(target_spec))} from now on.")
+
+
+def _existing(state_spec: str) -> StateBackend:
+    from trunksync import api
+
+    backend = api.open_state(state_spec)
+    if not backend.exists():
+        raise TrunksyncError(f"no state at {state_spec} (pass --state to choose another)")
+    return backend
+
+
+def _backup_line(backend: StateBackend, state_spec: str) -> None:
+    """Say where the local backend kept the previous state, when it did."""
+    if backend.identity().kind != "local":
+        return
+    backup = Path(state_spec).with_name(Path(state_spec).name + ".backup")
+    if backup.exists():
+        click.echo(f"The previous state is kept in {backup}.")
+
+
+def _record(current: State, name: str, state_spec: str) -> TrunkRecord:
     """The record of `name`, or an error with a did-you-mean."""
+    from trunksync.sanitize import printable
+
     trunks = current.trunks
     if name not in trunks:
         hint = did_you_mean(name, trunks)
-        raise TrunksyncError(f"no trunk named {name!r} in {state_path}{hint}")
+        raise TrunksyncError(f"no trunk named {printable(name)!r} in {state_spec}{printable(hint)}")
     return trunks[name]
 
 
 def _refuse_intent(current: State, name: str) -> None:
+    from trunksync.sanitize import printable
+
     intent = current.intents.get(name)
     if intent is not None:
         raise TrunksyncError(
-            f"{name!r} has a create sent at {intent.started_at} whose outcome is unknown; "
-            "run apply first to resolve it; nothing was changed"
+            f"{printable(name)!r} has a create sent at {printable(intent.started_at)} whose "
+            "outcome is unknown; run apply first to resolve it; nothing was changed"
         )
