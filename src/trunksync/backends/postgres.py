@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import re
 import socket
@@ -49,7 +50,7 @@ from trunksync.changes import (
 )
 from trunksync.errors import LockError, StateError
 from trunksync.sanitize import Scrubber, printable
-from trunksync.state import FORMAT_VERSION, Intent, RetiredTrunk, State, TrunkRecord, utc_now
+from trunksync.state import FORMAT_VERSION, RetiredTrunk, State, utc_now
 
 try:
     import psycopg
@@ -247,27 +248,29 @@ class PostgresBackend:
                 f"the PostgreSQL state {self._identity} has format version {format_version}, "
                 f"newer than this trunksync reads ({FORMAT_VERSION}); upgrade trunksync"
             )
-        trunks = conn.execute(
-            self._sql("SELECT name, record FROM {schema}.trunks WHERE workspace = %s"),
-            (self.workspace,),
-        ).fetchall()
-        intents = conn.execute(
-            self._sql("SELECT name, intent FROM {schema}.intents WHERE workspace = %s"),
-            (self.workspace,),
-        ).fetchall()
-        retired = conn.execute(
-            self._sql("SELECT trunk_id, retired FROM {schema}.retired WHERE workspace = %s"),
-            (self.workspace,),
-        ).fetchall()
+        # Each section comes back as one JSON object, parsed and validated with the
+        # rest of the state in one go by pydantic's Rust parser: a 10,000-trunk state
+        # loads in a fraction of the time of validating row by row.
+        sections = conn.execute(
+            self._sql(
+                "SELECT "
+                "(SELECT coalesce(json_object_agg(name, record), '{{}}')::text "
+                "FROM {schema}.trunks WHERE workspace = %s), "
+                "(SELECT coalesce(json_object_agg(name, intent), '{{}}')::text "
+                "FROM {schema}.intents WHERE workspace = %s), "
+                "(SELECT coalesce(json_object_agg(trunk_id, retired), '{{}}')::text "
+                "FROM {schema}.retired WHERE workspace = %s)"
+            ),
+            (self.workspace,) * 3,
+        ).fetchone()
+        trunks, intents, retired = sections if sections is not None else ("{}", "{}", "{}")
+        document = (
+            f'{{"format_version": {int(format_version)}, "lineage": {json.dumps(lineage)}, '
+            f'"serial": {int(serial)}, "trunks": {trunks}, "intents": {intents}, '
+            f'"retired": {retired}}}'
+        )
         try:
-            state = State(
-                format_version=format_version,
-                lineage=lineage,
-                serial=serial,
-                trunks={name: TrunkRecord.model_validate(data) for name, data in trunks},
-                intents={name: Intent.model_validate(data) for name, data in intents},
-                retired={key: RetiredTrunk.model_validate(data) for key, data in retired},
-            )
+            state = State.model_validate_json(document)
         except ValueError as error:
             raise StateError(
                 f"the PostgreSQL state {self._identity} holds a row trunksync cannot read: "
