@@ -270,7 +270,7 @@ class PostgresBackend:
             f'"retired": {retired}}}'
         )
         try:
-            state = State.model_validate_json(document)
+            state = State.model_validateJsonb(document)
         except ValueError as error:
             raise StateError(
                 f"the PostgreSQL state {self._identity} holds a row trunksync cannot read: "
@@ -574,15 +574,15 @@ class LockedPgState:
                 copy_trunks = "COPY {schema}.trunks (workspace, name, trunk_id, record) FROM STDIN"
                 with cursor.copy(backend._sql(copy_trunks)) as copy:
                     for name, record in state.trunks.items():
-                        copy.write_row((ws, name, record.trunk_id, _json(record.model_dump())))
+                        copy.write_row((ws, name, record.trunk_id, Jsonb(record.model_dump())))
                 copy_intents = "COPY {schema}.intents (workspace, name, intent) FROM STDIN"
                 with cursor.copy(backend._sql(copy_intents)) as copy:
                     for name, intent in state.intents.items():
-                        copy.write_row((ws, name, _json(intent.model_dump())))
+                        copy.write_row((ws, name, Jsonb(intent.model_dump())))
                 copy_retired = "COPY {schema}.retired (workspace, trunk_id, retired) FROM STDIN"
                 with cursor.copy(backend._sql(copy_retired)) as copy:
                     for trunk_id, retired in state.retired.items():
-                        copy.write_row((ws, trunk_id, _json(retired.model_dump())))
+                        copy.write_row((ws, trunk_id, Jsonb(retired.model_dump())))
             summary = {
                 "kind": "Seeded",
                 "trunks": len(state.trunks),
@@ -630,28 +630,24 @@ def _change_statements(
     )
     for change in changes:
         if isinstance(change, RecordIntent):
-            yield upsert_intent, (ws, change.name, _json(change.intent.model_dump()))
+            yield upsert_intent, (ws, change.name, Jsonb(change.intent.model_dump()))
         elif isinstance(change, RecordId):
             record = change.record
-            yield upsert_trunk, (ws, change.name, record.trunk_id, _json(record.model_dump()))
+            yield upsert_trunk, (ws, change.name, record.trunk_id, Jsonb(record.model_dump()))
             yield delete_intent, (ws, change.name)
             if change.retires and change.retires != record.trunk_id:
                 retired = RetiredTrunk(name=change.name, since=change.since or record.created_at)
-                yield upsert_retired, (ws, change.retires, _json(retired.model_dump()))
+                yield upsert_retired, (ws, change.retires, Jsonb(retired.model_dump()))
         elif isinstance(change, ForgetIntent):
             yield delete_intent, (ws, change.name)
         elif isinstance(change, ForgetTrunk):
             yield delete_trunk, (ws, change.name, change.trunk_id)
         elif isinstance(change, Retire):
-            yield upsert_retired, (ws, change.trunk_id, _json(change.retired.model_dump()))
+            yield upsert_retired, (ws, change.trunk_id, Jsonb(change.retired.model_dump()))
         elif isinstance(change, Unretire):
             yield delete_retired, (ws, change.trunk_id)
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"not a state change: {change!r}")
-
-
-def _json(value: Any) -> Any:
-    return Jsonb(value)
 
 
 def _summary(command: str, changes: list[dict[str, Any]]) -> str:
