@@ -270,7 +270,7 @@ class PostgresBackend:
             f'"retired": {retired}}}'
         )
         try:
-            state = State.model_validateJsonb(document)
+            state = State.model_validate_json(document)
         except ValueError as error:
             raise StateError(
                 f"the PostgreSQL state {self._identity} holds a row trunksync cannot read: "
