@@ -28,6 +28,13 @@ def test_postgres_recipe_applies_the_reviewed_plan_without_committing_state() ->
     assert data["permissions"] == {"contents": "read"}
     assert data["jobs"]["apply"]["permissions"] == {"contents": "read"}
     assert data["env"]["TRUNKSYNC_STATE"] == "${{ vars.TRUNKSYNC_STATE }}"
-    assert data["env"]["PGPASSWORD"] == "${{ secrets.PGPASSWORD }}"
+    assert "secrets." not in str(data["env"])  # secrets only in the steps that need them
+    apply_step = next(
+        s for s in data["jobs"]["apply"]["steps"] if "apply trunks.plan" in s.get("run", "")
+    )
+    assert apply_step["env"]["PGPASSWORD"] == "${{ secrets.PGPASSWORD }}"
+    uses = [s["uses"] for job in data["jobs"].values() for s in job["steps"] if "uses" in s]
+    assert uses and all(len(u.split("@", 1)[1]) == 40 for u in uses)  # pinned by commit SHA
+    assert "GITHUB_STEP_SUMMARY:" not in text  # GitHub forbids overriding GITHUB_*
     installs = [line for line in shell.splitlines() if "pip install" in line]
     assert installs and all("trunksync[postgres]" in line for line in installs)
