@@ -495,3 +495,26 @@ def test_history_of_a_missing_workspace_is_empty(pg_url: str) -> None:
 def test_tests_run_against_a_real_server(pg_cluster: PgCluster) -> None:
     assert pg_cluster.is_running()
     assert Path(pg_cluster.data, "PG_VERSION").exists()
+
+
+def test_a_read_only_role_can_read_the_state_and_history_but_never_write(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    owner = PostgresBackend.from_url(pg_url)
+    with owner.lock(timeout=0, command="apply") as locked:
+        locked.commit([RecordId("a", record("ST_a"))])
+    dbname = pg_url.rsplit("/", 1)[1]
+    sql(pg_url, f'CREATE ROLE "reader_{dbname}" LOGIN')
+    sql(pg_url, f'GRANT USAGE ON SCHEMA trunksync TO "reader_{dbname}"')
+    sql(pg_url, f'GRANT SELECT ON ALL TABLES IN SCHEMA trunksync TO "reader_{dbname}"')
+    reader = PostgresBackend.from_url(
+        f"postgresql://reader_{dbname}@127.0.0.1:{pg_cluster.port}/{dbname}"
+    )
+    assert reader.load() == owner.load()
+    assert [entry.serial for entry in reader.history()] == [1]
+    with (
+        pytest.raises(StateError, match="permission denied"),
+        reader.lock(timeout=0, command="apply"),
+    ):
+        pass
+    assert owner.load().serial == 1
