@@ -200,3 +200,12 @@ def test_the_script_in_docs_python_api_runs(emulator: EmulatorHandle, trunks_fil
     assert namespace["report"].counts["created"] == 3
     assert len(emulator.active_trunks()) == 3
     assert printed[-1].startswith("{'Trunk 00000': 'ST_")
+
+
+def test_history_is_read_under_the_lock_and_empty_without_a_state() -> None:
+    backend = MemoryBackend("a", State.new())
+    assert trunksync.state_history(backend, 5) == [  # type: ignore[arg-type]
+        HistoryEntry(1, "t", "me", "one change")
+    ]
+    assert backend.events == ["lock", "unlock"]
+    assert trunksync.state_history(MemoryBackend("b")) == []  # type: ignore[arg-type]

@@ -404,9 +404,15 @@ def import_trunk(
         locked.commit([created_change(entry, trunk_id, found.created_at or None)])
 
 
-def state_history(backend: StateBackend, limit: int = 50) -> list[HistoryEntry]:
-    """The backend's latest durable change batches, newest first as the backend gives them."""
-    return backend.history(limit)
+def state_history(
+    backend: StateBackend, limit: int = 50, *, lock_timeout: float = 0.0
+) -> list[HistoryEntry]:
+    """The backend's latest durable change batches (as the backend orders them), read
+    under the state lock so that a run in progress never shows half a batch."""
+    if not backend.exists():
+        return []
+    with backend.lock(timeout=lock_timeout, command="trunksync state history"):
+        return backend.history(limit)
 
 
 def migrate_state(source: StateBackend, target: StateBackend, *, lock_timeout: float = 0.0) -> int:

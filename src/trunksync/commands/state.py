@@ -138,15 +138,18 @@ def mv(old: str, new: str, state_spec: str, lock_timeout: float) -> None:
 @click.option(
     "--limit", default=50, show_default=True, type=click.IntRange(1), help="Entries to show."
 )
+@lock_timeout_option
 @json_option
 @os_errors_as_one_line
-def history(state_spec: str, limit: int, as_json: bool) -> None:
-    """Show the latest durable changes of the state: serial, time, actor, what changed."""
+def history(state_spec: str, limit: int, lock_timeout: float, as_json: bool) -> None:
+    """Show the latest durable changes of the state: serial, time, actor, what changed.
+
+    Read under the state lock, so a run in progress never shows half a batch."""
     from trunksync import api, render
     from trunksync.sanitize import printable
 
     backend = api.open_state(state_spec)
-    entries = api.state_history(backend, limit)
+    entries = api.state_history(backend, limit, lock_timeout=lock_timeout)
     if as_json:
         click.echo(render.dumps([entry._asdict() for entry in entries]))
         return
