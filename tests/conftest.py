@@ -4,7 +4,7 @@ from pathlib import Path
 # The tests folder has no __init__.py; make its helper modules importable by name.
 sys.path.insert(0, str(Path(__file__).parent))
 
-pytest_plugins = ["emulator_fixtures", "hostile_server"]
+pytest_plugins = ["emulator_fixtures", "hostile_server", "pg_cluster"]
 
 
 import pytest  # noqa: E402

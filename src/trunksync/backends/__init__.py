@@ -22,7 +22,7 @@ def open_backend(spec: str) -> StateBackend:
     if spec.startswith(("postgresql://", "postgres://")):
         from trunksync.backends.postgres import PostgresBackend
 
-        return PostgresBackend.from_url(spec)  # type: ignore[return-value]  # stub until it lands
+        return PostgresBackend.from_url(spec)
     from pathlib import Path
 
     from trunksync.backends.local import LocalBackend
