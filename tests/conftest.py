@@ -17,7 +17,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in ("TRUNKSYNC_API_KEY", "TRUNKSYNC_API_URL", "GITHUB_STEP_SUMMARY", "NO_COLOR"):
+    for name in (
+        "TRUNKSYNC_API_KEY",
+        "TRUNKSYNC_API_URL",
+        "TRUNKSYNC_STATE",
+        "GITHUB_STEP_SUMMARY",
+        "NO_COLOR",
+    ):
         monkeypatch.delenv(name, raising=False)
     work = tmp_path / "work"
     work.mkdir()

@@ -22,17 +22,6 @@ from trunksync.state import State
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def cli_takes_state_urls() -> None:
-    """These tests drive `--state postgresql://...`: skip (saying why) on a checkout whose
-    CLI still takes only a file path there, instead of writing a file named like a URL."""
-    result = subprocess.run(
-        [*TRUNKSYNC, "apply", "--help"], capture_output=True, text=True, timeout=60
-    )
-    if "postgresql://" not in result.stdout:
-        pytest.skip("this checkout's --state takes no postgresql:// URL yet (the engine work)")
-
-
 def env_for(emulator: EmulatorHandle) -> dict[str, str]:
     return {"TRUNKSYNC_API_URL": emulator.url, "TRUNKSYNC_API_KEY": API_KEY}
 
@@ -179,27 +168,9 @@ def test_the_database_stopped_mid_apply_is_a_clear_error_and_the_next_run_conver
     check_converged(emulator, pg_url, 30)
 
 
-def _local_backend_can_mark_moved(folder: Path) -> bool:
-    """Whether this checkout's file backend implements mark_moved yet (the localstate
-    work); `state migrate` from a file needs it."""
-    from trunksync.backends import BackendIdentity
-    from trunksync.backends.local import LocalBackend
-    from trunksync.errors import StateError
-
-    probe = folder / "probe" / "trunks.json"
-    LocalBackend(probe).seed(State.new(), command="probe")
-    try:
-        LocalBackend(probe).mark_moved(BackendIdentity("local", "/elsewhere"), command="probe")
-    except StateError as error:
-        return "not supported" not in str(error)
-    return True
-
-
 def test_state_migrate_from_a_file_to_postgres_keeps_lineage_and_serial(
     tmp_path: Path, pg_url: str, make_emulator: Callable[..., EmulatorHandle]
 ) -> None:
-    if not _local_backend_can_mark_moved(tmp_path):
-        pytest.skip("the file backend's mark_moved is not on this branch yet (localstate)")
     emulator = make_emulator()
     env = env_for(emulator)
     cwd = write(tmp_path / "trunks.yaml", exotel_trunks(5)).parent

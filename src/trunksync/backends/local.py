@@ -80,6 +80,9 @@ class LocalBackend:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._store = StateStore(path)
+        # True while this object holds the lock: `state migrate` marks the source as
+        # moved under the lock it already holds (a second flock would conflict with it).
+        self._holding = False
 
     def identity(self) -> BackendIdentity:
         return BackendIdentity("local", str(real_path(self.path)))
@@ -95,6 +98,7 @@ class LocalBackend:
         with self._store.locked(timeout, command):
             existed = self._store.exists()
             locked = _LockedFile(self._store, self._store.load(), existed)
+            self._holding = True
             try:
                 yield locked
             except BaseException:
@@ -103,13 +107,19 @@ class LocalBackend:
                 with contextlib.suppress(StateError):
                     locked.fold()
                 raise
+            finally:
+                self._holding = False
             locked.fold()
+
+    def _locked(self, command: str) -> contextlib.AbstractContextManager[None]:
+        """The lock, unless this object holds it already."""
+        return contextlib.nullcontext() if self._holding else self._store.locked(0, command)
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         return filejournal.read_history(self._store, limit)
 
     def seed(self, state: State, *, command: str) -> None:
-        with self._store.locked(0, command):
+        with self._locked(command):
             if self._store.exists():
                 raise StateError(
                     f"state {self.path} already exists: migrate only into an empty one "
@@ -120,7 +130,7 @@ class LocalBackend:
             filejournal.append_history(self._store, seeded.serial, "migrated in")
 
     def mark_moved(self, to: BackendIdentity, *, command: str) -> None:
-        with self._store.locked(0, command):
+        with self._locked(command):
             current = self._store.read_file()
             if current is None:
                 raise StateError(f"state {self.path} does not exist: there is nothing to move")
