@@ -386,7 +386,7 @@ def test_a_symlinked_state_is_written_through_and_the_link_kept(tmp_path: Path) 
     link.symlink_to(real)
 
     via_link = LocalBackend(link)
-    assert via_link.identity() == BackendIdentity("local", str(real.resolve()))
+    assert via_link.identity() == BackendIdentity("local", str(link))
     _commit_creates(via_link, range(1, 3))
     assert link.is_symlink()
     assert set(json.loads(real.read_text())["trunks"]) == {"Trunk 0", "Trunk 1", "Trunk 2"}
@@ -669,3 +669,16 @@ def test_open_backend_gives_the_local_backend_for_a_path(tmp_path: Path) -> None
     backend = open_backend(str(tmp_path / "s.json"))
     assert isinstance(backend, LocalBackend)
     assert backend.identity().kind == "local"
+
+
+def test_identity_is_the_path_as_given_so_a_plan_moves_between_checkouts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two CI jobs check the repository out at different absolute paths.
+    first, second = tmp_path / "job-1", tmp_path / "job-2"
+    first.mkdir(), second.mkdir()
+    monkeypatch.chdir(first)
+    here = LocalBackend(Path("./state/../state/trunks.json")).identity()
+    monkeypatch.chdir(second)
+    there = LocalBackend(Path("state/trunks.json")).identity()
+    assert here == there == BackendIdentity("local", "state/trunks.json")

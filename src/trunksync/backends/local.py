@@ -11,6 +11,7 @@ next lock folds it first (see `filejournal`).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from trunksync.backends.base import BackendIdentity, HistoryEntry
 from trunksync.changes import StateChange, apply_changes
 from trunksync.errors import StateError
 from trunksync.runner import actor
-from trunksync.state import State, StateStore, real_path, utc_now
+from trunksync.state import State, StateStore, utc_now
 
 
 class _LockedFile:
@@ -85,7 +86,10 @@ class LocalBackend:
         self._holding = False
 
     def identity(self) -> BackendIdentity:
-        return BackendIdentity("local", str(real_path(self.path)))
+        # The path as given, normalised, not resolved: a saved plan is made in one CI
+        # job's checkout and applied in another's, at another absolute path. The
+        # state's lineage and serial pin the file itself.
+        return BackendIdentity("local", os.path.normpath(self.path))
 
     def exists(self) -> bool:
         return self._store.exists()
