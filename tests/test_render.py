@@ -20,6 +20,7 @@ from trunksync.errors import TrunksyncError
 from trunksync.plan import (
     ACTIONS,
     ADOPTED,
+    APPLIED,
     CHANGED,
     CONFLICT,
     CREATE,
@@ -247,7 +248,10 @@ def test_the_apply_finished_line_is_the_same_in_every_format(output_format: str)
     rendered = renderers.render_apply(PLAN, RESULTS, output_format)
     assert rendered.count(FINISHED) == 1
     assert render.apply_finished_line(PLAN, RESULTS) == FINISHED
-    assert "Nothing to create." in renderers.render_apply(PLAN, [], output_format)
+    nothing_to_do = Plan(tuple(c for c in PLAN.changes if c.action not in APPLIED))
+    assert "Nothing to create." in renderers.render_apply(nothing_to_do, [], output_format)
+    # Nothing carried out of a plan that had work (an early Ctrl-C) is not "nothing to do".
+    assert "5 not started" in renderers.render_apply(PLAN, [], output_format)
 
 
 def test_apply_json_counts_what_the_line_says() -> None:

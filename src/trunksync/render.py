@@ -125,7 +125,7 @@ def not_started(plan: Plan, results: Sequence[Result]) -> int:
 
 def apply_finished_line(plan: Plan, results: Sequence[Result]) -> str:
     """The one line that closes an apply, for every format that shows one."""
-    if not results:
+    if not results and not not_started(plan, results):
         return "Nothing to create."
     counts = results_summary(results)
     deactivated = f"{counts[DEACTIVATED]} deactivated, " if counts[DEACTIVATED] else ""
@@ -208,7 +208,7 @@ def outputs_text(ids: Mapping[str, str]) -> str:
 def apply_text(plan: Plan, results: Sequence[Result]) -> str:
     """What closes an apply in text (each result's line was printed as it finished)."""
     line = apply_finished_line(plan, results)
-    return ("\n" if results else "") + line + "\n"
+    return ("\n" if results or not_started(plan, results) else "") + line + "\n"
 
 
 # --- JSON ---------------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def _apply(
             raise _interrupted(stop, "nothing in flight was lost") from None
         finally:
             printer.finish()
-    _finish(report, as_json, detailed_exitcode)
+    _finish(report, as_json)
     if report.interrupted:
         raise _interrupted(stop, "in-flight creates were recorded; run apply again to continue")
     if report.problems:
@@ -289,35 +289,9 @@ def _confirm(count: int) -> None:
         raise TrunksyncError("apply cancelled; nothing was changed")
 
 
-def _finish(report: ApplyReport, as_json: bool, detailed_exitcode: bool) -> None:
-    from trunksync import render
-    from trunksync.plan import CONFLICT
+def _finish(report: ApplyReport, as_json: bool) -> None:
+    from trunksync.renderers import JSON, STEP_SUMMARY, TEXT, render_apply
 
-    counts = render.results_summary(report.results)
-    if as_json:
-        payload = {
-            "format_version": render.JSON_FORMAT_VERSION,
-            "plan": render.plan_json(report.plan),
-            "results": [result._asdict() for result in report.results],
-            "summary": {
-                **counts,
-                "not_started": report.not_started,
-                "conflict": report.plan.summary()[CONFLICT],
-            },
-        }
-        click.echo(render.dumps(payload))
-    elif report.results or report.not_started:
-        deactivated = f"{counts['deactivated']} deactivated, " if counts["deactivated"] else ""
-        click.echo(
-            f"\nApply finished: {counts['created']} created, {deactivated}{counts['failed']} "
-            f"failed, {counts['unknown']} with unknown outcome, {report.not_started} not started."
-        )
-    else:
-        click.echo("Nothing to create.")
-    step_summary(lambda: _apply_markdown(report.plan, report.results))
-
-
-def _apply_markdown(the_plan: Plan, results: list[Result]) -> str:
-    from trunksync.render_markdown import apply_markdown
-
-    return apply_markdown(the_plan, results)
+    text = render_apply(report.plan, report.results, JSON if as_json else TEXT)
+    click.echo(text, nl=False)
+    step_summary(lambda: render_apply(report.plan, report.results, STEP_SUMMARY))

@@ -14,12 +14,10 @@ from trunksync.commands._common import json_option, os_errors_as_one_line, state
 def output(state_spec: str, as_json: bool) -> None:
     """Print each managed trunk's id (JSON: {"name": "ST_..."})."""
     from trunksync import api, render
-    from trunksync.sanitize import printable
 
     state = api.open_state(state_spec).load()
     ids = {name: state.trunks[name].trunk_id for name in sorted(state.trunks)}
     if as_json:
         click.echo(render.dumps(ids))
         return
-    for name, trunk_id in ids.items():
-        click.echo(f"{printable(name)} = {printable(trunk_id)}")
+    click.echo(render.outputs_text(ids), nl=False)

@@ -92,7 +92,8 @@ def plan(
     sign the saved plan). When GITHUB_STEP_SUMMARY is set, a markdown summary is
     appended to it.
     """
-    from trunksync import api, planfile, render, render_markdown
+    from trunksync import api, planfile
+    from trunksync.renderers import STEP_SUMMARY, TEXT, render_plan
 
     key = api_key() if out is not None or refresh else None
     if out is not None and not out.parent.is_dir():
@@ -113,12 +114,10 @@ def plan(
         force=force,
     )
     output_format = "json" if as_json else output_format
-    if output_format == "json":
-        click.echo(render.dumps(render.plan_json(the_plan)))
-    elif output_format == "markdown":
-        click.echo(render_markdown.plan_markdown(the_plan), nl=False)
+    if output_format == TEXT:
+        echo_plan_text(render_plan(the_plan, TEXT), no_color)
     else:
-        echo_plan_text(render.plan_text(the_plan), no_color)
+        click.echo(render_plan(the_plan, output_format), nl=False)
     if out is not None and key:
         body = api.plan_document(
             the_plan,
@@ -133,7 +132,7 @@ def plan(
         planfile.save(out, body, key)
         if output_format == "text":
             click.echo(f"\nSaved the plan to {out}: apply it with `trunksync apply {out}`.")
-    step_summary(lambda: render_markdown.plan_markdown(the_plan))
+    step_summary(lambda: render_plan(the_plan, STEP_SUMMARY))
     if detailed_exitcode and would_change(the_plan):
         ctx.exit(2)
 
