@@ -158,13 +158,9 @@ class Known(NamedTuple):
     why: str
 
 
-LOADER_CHANGING = (
-    "the loader's patterns are being changed to whole-value ASCII ones (config helper, "
-    "this round): after that merge this should become AGREE"
-)
-NAMES_CHANGING = (
-    "the loader is being changed to refuse control characters in trunk names (config "
-    "helper, this round): after that merge this should be STRICTER, by design"
+NAMES_REFUSED = (
+    "trunk_name refuses control characters and bidi controls (they would forge lines "
+    "or reorder text wherever a name is shown); API.md only says 1 to 100 characters"
 )
 
 # By design: each must still disagree this way.
@@ -210,32 +206,19 @@ KNOWN: dict[str, Known] = {
     ),
     "sip-host-with-scheme": Known(Verdict.STRICTER, "as address-sip-uri: a bare host only"),
     "sip-domain-with-space": Known(Verdict.STRICTER, "a realm is a bare host name"),
-}
-
-# Depend on loader rules that are changing in parallel: agreement is accepted too.
-IN_FLUX: dict[str, Known] = {
-    "number-trailing-newline": Known(
-        Verdict.SENDS_REFUSED, f"E.164 `^...$` accepts a trailing newline; {LOADER_CHANGING}"
-    ),
-    "number-fullwidth-digits": Known(
-        Verdict.SENDS_REFUSED, f"E.164 `\\d` accepts non-ASCII digits; {LOADER_CHANGING}"
-    ),
-    "number-arabic-indic-digits": Known(
-        Verdict.SENDS_REFUSED, f"E.164 `\\d` accepts non-ASCII digits; {LOADER_CHANGING}"
-    ),
     "address-trailing-newline": Known(
         Verdict.STRICTER,
-        "the host pattern's `$` accepts a trailing newline, so the loader accepts it; after "
-        "the whole-value ASCII patterns it refuses it while the emulator (a non-empty "
-        "string, as API.md says) accepts it: STRICTER by design",
+        "patterns match whole values in ASCII, so the loader refuses the newline; the "
+        "emulator takes any non-empty string there, as API.md says",
     ),
-    "name-control-character": Known(Verdict.STRICTER, NAMES_CHANGING),
-    "name-newline": Known(Verdict.STRICTER, NAMES_CHANGING),
-    "name-escape-sequence": Known(Verdict.STRICTER, NAMES_CHANGING),
-    "name-bidi-override": Known(
-        Verdict.STRICTER, f"{NAMES_CHANGING} (if bidi controls count as control characters)"
-    ),
+    "name-control-character": Known(Verdict.STRICTER, NAMES_REFUSED),
+    "name-newline": Known(Verdict.STRICTER, NAMES_REFUSED),
+    "name-escape-sequence": Known(Verdict.STRICTER, NAMES_REFUSED),
+    "name-bidi-override": Known(Verdict.STRICTER, NAMES_REFUSED),
 }
+
+# Loader rules settled this round; kept as a table so a test still reads them.
+IN_FLUX: dict[str, Known] = {}
 
 
 class Outcome(NamedTuple):
