@@ -23,7 +23,7 @@ from trunksync.errors import TrunksyncError, did_you_mean
 
 if TYPE_CHECKING:
     from trunksync.apply import Clock, Notice, Report, Wait
-    from trunksync.backends.base import HistoryEntry, LockedState, StateBackend
+    from trunksync.backends.base import BackendIdentity, HistoryEntry, LockedState, StateBackend
     from trunksync.client import PlatformClient
     from trunksync.config import Desired
     from trunksync.plan import Plan, PlanOptions
@@ -341,6 +341,15 @@ def _resolve_earlier(locked: LockedState, client: PlatformClient, settler: Any) 
     return list(resolutions)
 
 
+def _where(backend: StateBackend) -> BackendIdentity:
+    """The target a moved state names: a file as an absolute path, since whoever reads
+    the mark may run from another folder (an identity keeps the path as given)."""
+    identity = backend.identity()
+    if identity.kind == "local":
+        return identity._replace(location=os.path.abspath(identity.location))
+    return identity
+
+
 def _base_url(client: PlatformClient) -> str:
     return client.base_url
 
@@ -425,5 +434,5 @@ def migrate_state(source: StateBackend, target: StateBackend, *, lock_timeout: f
                 "nothing was migrated"
             )
         target.seed(locked.state, command=command)
-        source.mark_moved(target.identity(), command=command)
+        source.mark_moved(_where(target), command=command)
         return len(locked.state.trunks)
