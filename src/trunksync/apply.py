@@ -237,9 +237,16 @@ class Committer:
 
     def submit(self, changes: Sequence[StateChange], result: Result | None = None) -> None:
         """Return once `changes` are durable and `result` reported; raise why not."""
+        self.submit_later(changes, result).result()
+
+    def submit_later(
+        self, changes: Sequence[StateChange], result: Result | None = None
+    ) -> Future[None]:
+        """Queue `changes` (and `result`); the future is done once they are durable and
+        the result reported, or fails with why not."""
         done: Future[None] = Future()
         self._queue.put(_Submission(tuple(changes), result, done))
-        done.result()
+        return done
 
     def read(self, query: Callable[[State], T]) -> T:
         """`query` over the current state, never in the middle of a commit."""
@@ -357,23 +364,47 @@ class Applier:
             return self._pending.popleft()
 
     def _work(self, committer: Committer) -> None:
-        """Take a change, make its intent durable (with the previous answer), carry it out."""
-        done = Outcome(None)
+        """Carry out changes one after another, the intents one change ahead.
+
+        A worker holds two changes: the one it carries out, whose intent is durable,
+        and the next, whose intent is being made durable meanwhile. Each answer is
+        submitted together with the intent of the change after next, and the worker
+        goes on at once: the write-ahead rule needs only the next intent durable
+        before its create is sent (waited for below), and a result is reported only
+        once its changes are durable (the committer does that). So a commit is
+        never on a create's critical path.
+        """
         try:
-            while True:
-                change = self._take()
-                intent = _intent_for(change) if change and change.action in CREATING else None
-                batch = done.changes + (
-                    (RecordIntent(change.name, intent),) if change and intent else ()
-                )
+            current, current_intent = self._take_with_intent()
+            following, following_intent = self._take_with_intent()
+            first = _intent_records((current, current_intent), (following, following_intent))
+            if first:
+                committer.submit(first)
+            # The submissions of the last two answers; the older one holds the intent
+            # of `current` (each answer carries the intent of the change after next).
+            submitted: deque[Future[None] | None] = deque()
+            while current is not None:
+                if len(submitted) == 2:
+                    _wait(submitted.popleft())
+                done = self.carry_out(current, current_intent, committer)
+                after, after_intent = self._take_with_intent()
+                batch = done.changes + _intent_records((after, after_intent))
+                pending = None
                 if batch or done.result is not None:
-                    committer.submit(batch, done.result)
-                if change is None:
-                    return
-                done = self.carry_out(change, intent, committer)
+                    pending = committer.submit_later(batch, done.result)
+                submitted.append(pending)
+                current, current_intent = following, following_intent
+                following, following_intent = after, after_intent
+            for pending in submitted:
+                _wait(pending)
         except BaseException as error:  # a failed state write: stop everything, say why
             self._failure = self._failure or error
             self._cancel.set()
+
+    def _take_with_intent(self) -> tuple[Change | None, Intent | None]:
+        change = self._take()
+        intent = _intent_for(change) if change and change.action in CREATING else None
+        return change, intent
 
     def carry_out(self, change: Change, intent: Intent | None, committer: Committer) -> Outcome:
         """One change: a create (maybe replacing a trunk) or a deactivation."""
@@ -464,6 +495,15 @@ class Applier:
 
 
 # --- intents and records -------------------------------------------------------------
+
+
+def _wait(submission: Future[None] | None) -> None:
+    if submission is not None:
+        submission.result()
+
+
+def _intent_records(*taken: tuple[Change | None, Intent | None]) -> tuple[StateChange, ...]:
+    return tuple(RecordIntent(change.name, intent) for change, intent in taken if change and intent)
 
 
 def _intent_for(change: Change) -> Intent:
