@@ -5,9 +5,9 @@ changes it implies) to ONE committer, which makes the changes of every
 outcome that arrived together durable in one `LockedState.commit` (group
 commit), and only then reports their results. The rules that keep a run safe:
 
-- write-ahead: a create is sent only once its RecordIntent is durable. A
-  worker's next intent rides in the same batch as its previous answer, so a
-  create costs one durable write, not two;
+- write-ahead: a create is sent only once its RecordIntent is durable. Each
+  answer travels with the intent of the worker's change after next, so a create
+  costs at most one durable write and never waits for one it does not need;
 - an unknown outcome (5xx, timeout, dropped connection, garbage) is resolved
   from the platform's list: adopt the trunk if it is there, send again only if
   it is surely absent, else stop with the exact `trunksync import` command;
