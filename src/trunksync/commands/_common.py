@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from collections.abc import Callable
@@ -191,22 +190,3 @@ def step_summary(render: Callable[[], str]) -> None:
     from trunksync.render_markdown import append_step_summary
 
     append_step_summary(render(), os.environ)
-
-
-def os_errors_as_one_line(function: F) -> F:
-    """An OSError that escapes a command (a state folder that is a file, a read-only
-    disk...) becomes one `Error: ...` line and exit 1, never a traceback."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except OSError as error:
-            from trunksync.errors import TrunksyncError
-            from trunksync.sanitize import printable
-
-            where = f"{printable(str(error.filename))}: " if error.filename else ""
-            reason = error.strerror or type(error).__name__
-            raise TrunksyncError(f"cannot use {where}{reason}") from None
-
-    return wrapper  # type: ignore[return-value]

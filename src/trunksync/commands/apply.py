@@ -19,7 +19,6 @@ from trunksync.commands._common import (
     load_desired,
     lock_timeout_option,
     no_color_option,
-    os_errors_as_one_line,
     plaintext_option,
     plan_options,
     state_option,
@@ -68,7 +67,6 @@ if TYPE_CHECKING:
 @plaintext_option
 @no_color_option
 @click.pass_context
-@os_errors_as_one_line
 def apply(ctx: click.Context, /, planfile: Path | None, **flags: Any) -> None:
     """Create what is new (and, behind explicit flags, replace or prune).
 

@@ -12,7 +12,6 @@ from trunksync.commands._common import (
     file_option,
     load_desired,
     lock_timeout_option,
-    os_errors_as_one_line,
     plaintext_option,
     state_option,
 )
@@ -26,7 +25,6 @@ from trunksync.commands._common import (
 @api_url_option
 @lock_timeout_option
 @plaintext_option
-@os_errors_as_one_line
 def import_(
     name: str,
     trunk_id: str,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
-from trunksync.commands._common import json_option, os_errors_as_one_line, state_option
+from trunksync.commands._common import json_option, state_option
 
 
 @click.command()
 @state_option
 @json_option
-@os_errors_as_one_line
 def output(state_spec: str, as_json: bool) -> None:
     """Print each managed trunk's id (JSON: {"name": "ST_..."})."""
     from trunksync import api, render

@@ -16,7 +16,6 @@ from trunksync.commands._common import (
     make_options,
     missing_secrets_option,
     no_color_option,
-    os_errors_as_one_line,
     plaintext_option,
     plan_options,
     state_option,
@@ -66,7 +65,6 @@ if TYPE_CHECKING:
 @missing_secrets_option
 @no_color_option
 @click.pass_context
-@os_errors_as_one_line
 def plan(
     ctx: click.Context,
     file: Path,

@@ -16,7 +16,6 @@ import click
 from trunksync.commands._common import (
     json_option,
     lock_timeout_option,
-    os_errors_as_one_line,
     state_option,
 )
 from trunksync.errors import TrunksyncError, did_you_mean
@@ -35,7 +34,6 @@ def state() -> None:
 
 @state.command("list")
 @state_option
-@os_errors_as_one_line
 def list_(state_spec: str) -> None:
     """List the trunk names in the state, one a line."""
     from trunksync import api
@@ -48,7 +46,6 @@ def list_(state_spec: str) -> None:
 @state.command()
 @click.argument("name")
 @state_option
-@os_errors_as_one_line
 def show(name: str, state_spec: str) -> None:
     """Show what the state records for the trunk NAME (secrets as fingerprints only)."""
     from trunksync import api
@@ -69,7 +66,6 @@ def show(name: str, state_spec: str) -> None:
 @click.argument("name")
 @state_option
 @lock_timeout_option
-@os_errors_as_one_line
 def rm(name: str, state_spec: str, lock_timeout: float) -> None:
     """Forget the trunk NAME: remove it from the state, leaving it on the platform.
 
@@ -96,7 +92,6 @@ def rm(name: str, state_spec: str, lock_timeout: float) -> None:
 @click.argument("new")
 @state_option
 @lock_timeout_option
-@os_errors_as_one_line
 def mv(old: str, new: str, state_spec: str, lock_timeout: float) -> None:
     """Rename the entry OLD to NEW in the state, keeping its trunk id.
 
@@ -140,7 +135,6 @@ def mv(old: str, new: str, state_spec: str, lock_timeout: float) -> None:
 )
 @lock_timeout_option
 @json_option
-@os_errors_as_one_line
 def history(state_spec: str, limit: int, lock_timeout: float, as_json: bool) -> None:
     """Show the latest durable changes of the state: serial, time, actor, what changed.
 
@@ -173,7 +167,6 @@ def history(state_spec: str, limit: int, lock_timeout: float, as_json: bool) -> 
 )
 @state_option
 @lock_timeout_option
-@os_errors_as_one_line
 def migrate(target_spec: str, state_spec: str, lock_timeout: float) -> None:
     """Move the state to another backend, keeping its lineage and serial.
 
