@@ -17,11 +17,10 @@ from trunksync.reconcile import (
     Resolution,
     ambiguity_message,
     foreign_message,
-    parse_time,
     resolve_intent,
     unknown_trunks,
 )
-from trunksync.state import Intent
+from trunksync.state import Intent, parse_time
 
 STARTED = "2026-11-27T10:00:00.000000Z"
 NAME = "Exotel India"

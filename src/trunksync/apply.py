@@ -47,12 +47,11 @@ from trunksync.reconcile import (
     Resolution,
     ambiguity_message,
     foreign_message,
-    parse_time,
     resolve_intent,
 )
 from trunksync.results import CREATED, DEACTIVATED, FAILED, UNKNOWN, Result
 from trunksync.sanitize import printable
-from trunksync.state import Intent, State, utc_now
+from trunksync.state import Intent, State, parse_time, utc_now
 
 if TYPE_CHECKING:
     from trunksync.backends.base import LockedState

@@ -6,10 +6,10 @@ what is true. The callers do the I/O and record the answer.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import NamedTuple
 
-from trunksync.state import Intent
+from trunksync.state import Intent, parse_time
 
 ADOPT, ABSENT, AMBIGUOUS, FOREIGN = "adopt", "absent", "ambiguous", "foreign"
 # Clocks of this machine and of the platform may disagree a little.
@@ -49,12 +49,6 @@ def resolve_intent(
     if len(same) > 1:
         return Resolution(name, AMBIGUOUS, tuple(same))
     return Resolution(name, FOREIGN if same else ABSENT, tuple(same))
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601; a time without a zone is UTC (the platform's list omits it)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _not_before(created_at: str, started_at: str) -> bool:

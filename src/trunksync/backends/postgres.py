@@ -23,11 +23,9 @@ Guarantees, and how:
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import re
-import socket
 import time
 import urllib.parse
 from collections import Counter
@@ -49,6 +47,7 @@ from trunksync.changes import (
     change_to_json,
 )
 from trunksync.errors import LockError, StateError
+from trunksync.runner import ci_run_url, host_name, user_name
 from trunksync.sanitize import Scrubber, printable
 from trunksync.state import FORMAT_VERSION, RetiredTrunk, State, utc_now
 
@@ -110,26 +109,9 @@ def parse_url(url: str) -> PgTarget:
     return PgTarget(conninfo, workspace, schema, password)
 
 
-def ci_run_url() -> str | None:
-    """The CI run this process belongs to, from the environment (GitHub, GitLab)."""
-    server = os.environ.get("GITHUB_SERVER_URL")
-    repository = os.environ.get("GITHUB_REPOSITORY")
-    run_id = os.environ.get("GITHUB_RUN_ID")
-    if server and repository and run_id:
-        return f"{server}/{repository}/actions/runs/{run_id}"
-    return os.environ.get("CI_JOB_URL") or None
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return str(os.getuid())
-
-
 def _actor() -> str:
     """Who writes: user@host (the CI run URL has its own column)."""
-    return f"{_os_user()}@{socket.gethostname()}"
+    return f"{user_name()}@{host_name()}"
 
 
 class PostgresBackend:
@@ -340,8 +322,8 @@ class PostgresBackend:
                 pause = min(pause * 2, _MAX_POLL_S)
             info = {
                 "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "user": _os_user(),
+                "host": host_name(),
+                "user": user_name(),
                 "command": command,
                 "since": utc_now(),
                 "run_url": ci_run_url(),
@@ -700,7 +682,7 @@ def _identity(target: PgTarget) -> BackendIdentity:
         ) from None
     host = params.get("host") or params.get("hostaddr") or "localhost"
     port = params.get("port") or "5432"
-    dbname = params.get("dbname") or params.get("user") or _os_user()
+    dbname = params.get("dbname") or params.get("user") or user_name()
     location = f"{host}:{port}/{dbname}"
     if target.schema != DEFAULT_SCHEMA:
         location += f"?schema={target.schema}"
