@@ -124,6 +124,17 @@ def open_state(spec: str | Path = DEFAULT_STATE) -> StateBackend:
     return open_backend(str(spec))
 
 
+def env_api_key() -> str:
+    """$TRUNKSYNC_API_KEY, or a one-line error saying to set it."""
+    return _checked_key(os.environ.get("TRUNKSYNC_API_KEY", ""))
+
+
+def _checked_key(key: str) -> str:
+    if not key:
+        raise TrunksyncError("TRUNKSYNC_API_KEY is not set: export the platform API key first")
+    return key
+
+
 def connect(
     api_url: str = DEFAULT_API_URL,
     api_key: str | None = None,
@@ -136,12 +147,9 @@ def connect(
     """A client for the platform API (`api_key` defaults to $TRUNKSYNC_API_KEY)."""
     from trunksync.client import PlatformClient, check_api_url
 
-    key = api_key if api_key is not None else os.environ.get("TRUNKSYNC_API_KEY", "")
-    if not key:
-        raise TrunksyncError("TRUNKSYNC_API_KEY is not set: export the platform API key first")
     return PlatformClient(
         check_api_url(api_url),
-        key,
+        env_api_key() if api_key is None else _checked_key(api_key),
         timeout=timeout,
         cancel=cancel,
         abort=abort,

@@ -100,12 +100,9 @@ def json_option(function: F) -> F:
 
 
 def api_key() -> str:
-    from trunksync.errors import TrunksyncError
+    from trunksync.api import env_api_key
 
-    key = os.environ.get("TRUNKSYNC_API_KEY", "")
-    if not key:
-        raise TrunksyncError("TRUNKSYNC_API_KEY is not set: export the platform API key first")
-    return key
+    return env_api_key()
 
 
 def load_desired(
@@ -164,15 +161,6 @@ def no_color_option(function: F) -> F:
     return click.option(
         "--no-color", is_flag=True, help="No colours (also: the NO_COLOR variable)."
     )(function)
-
-
-def make_options(
-    desired: Any, state: Any, targets: tuple[str, ...], replace: tuple[str, ...], prune: bool
-) -> Any:
-    """PlanOptions from the flags, refusing names that match nothing."""
-    from trunksync import api
-
-    return api.make_options(desired, state, targets, replace, prune)
 
 
 def echo_plan_text(text: str, no_color: bool) -> None:

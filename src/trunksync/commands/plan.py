@@ -13,7 +13,6 @@ from trunksync.commands._common import (
     echo_plan_text,
     file_option,
     load_desired,
-    make_options,
     missing_secrets_option,
     no_color_option,
     plaintext_option,
@@ -101,7 +100,7 @@ def plan(
     )
     backend = api.open_state(state_spec)
     state = backend.load()
-    options = make_options(desired, state, targets, replace, prune)
+    options = api.make_options(desired, state, targets, replace, prune)
     remote = _remote_trunks(api_url, key) if refresh and key else None
     the_plan = api.make_plan(
         desired,
