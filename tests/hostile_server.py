@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -337,7 +338,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        endpoint = _endpoint(self.command, self.path)
+        # A request through a proxy names the whole URL (absolute form).
+        path = urlsplit(self.path).path if self.path.startswith("http") else self.path
+        endpoint = _endpoint(self.command, path)
         if endpoint is None:
             self._send(Reply(404, b'{"detail": "Not Found"}'))
             return

@@ -36,6 +36,7 @@ from trunksync.client import (
     RetryPolicy,
     check_api_url,
     describe_answer,
+    environment_proxy,
     parse_create_answer,
     parse_deactivate_answer,
     parse_list_answer,
@@ -535,3 +536,40 @@ def test_a_list_of_ids_with_controls_over_http_is_refused(hostile: HostileServer
     with PlatformClient(hostile.url, KEY) as client, pytest.raises(MalformedAnswer) as caught:
         client.list_trunks()
     assert "\r" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+# --- proxies --------------------------------------------------------------------
+
+PROXY_VARIABLES = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"]
+
+
+@pytest.fixture
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def test_the_environments_proxy_is_used_as_httpx_and_urllib_use_it(
+    no_proxy_environment: pytest.MonkeyPatch,
+) -> None:
+    env = no_proxy_environment
+    assert environment_proxy("https://api.example.com") is None
+    env.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    env.setenv("ALL_PROXY", "http://all.corp:3128")
+    assert environment_proxy("https://api.example.com") == "http://proxy.corp:3128"
+    assert environment_proxy("http://127.0.0.1:8000") == "http://all.corp:3128"
+    env.setenv("NO_PROXY", "example.com,localhost")
+    assert environment_proxy("https://api.example.com") is None
+
+
+def test_requests_go_through_the_environments_proxy(
+    hostile: HostileServer, no_proxy_environment: pytest.MonkeyPatch
+) -> None:
+    # 127.0.0.2 is loopback but nothing listens there: only the proxy can answer.
+    no_proxy_environment.setenv("HTTP_PROXY", hostile.url)
+    with PlatformClient("http://127.0.0.2:9", KEY, retry=FAST) as client:
+        assert client.list_trunks() == []
+    (request,) = hostile.received(LIST)
+    assert request.path == "http://127.0.0.2:9/sip/list"

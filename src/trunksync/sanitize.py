@@ -11,6 +11,7 @@ renderer (text, JSON, markdown, step summary, error messages) shows it:
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -61,15 +62,6 @@ class Scrubber:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets = tuple(dict.fromkeys(secret for secret in secrets if secret))
-        forms: set[str] = set()
-        for secret in self._secrets:
-            forms.update(_forms(secret))
-        self._whole = sorted(forms, key=len, reverse=True)
-        self._pieces = {
-            form[start : start + FRAGMENT]
-            for form in forms
-            for start in range(len(form) - FRAGMENT + 1)
-        }
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -79,6 +71,21 @@ class Scrubber:
         """This scrubber plus more secrets (itself when they add nothing)."""
         extra = [secret for secret in secrets if secret and secret not in self._secrets]
         return Scrubber([*self._secrets, *extra]) if extra else self
+
+    # Built on first use: a create makes a scrubber with its trunk's secrets, and
+    # only a failed one ever scrubs (the forms cost ~0.1 ms per secret).
+    @functools.cached_property
+    def _whole(self) -> list[str]:
+        forms = {form for secret in self._secrets for form in _forms(secret)}
+        return sorted(forms, key=len, reverse=True)
+
+    @functools.cached_property
+    def _pieces(self) -> frozenset[str]:
+        return frozenset(
+            form[start : start + FRAGMENT]
+            for form in self._whole
+            for start in range(len(form) - FRAGMENT + 1)
+        )
 
     def scrub(self, text: str) -> str:
         for form in self._whole:
