@@ -422,13 +422,13 @@ class _Lane:
 class _Watchdog:
     """One thread per client that stops requests at their deadline or on cancel."""
 
-    def __init__(self, cancel: threading.Event | None) -> None:
+    def __init__(self, cancel: threading.Event | None, budget: float) -> None:
         self._cancel = cancel
+        self._budget = budget  # every request's deadline is its start plus this
         self._lanes: set[_Lane] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # only close() sets it
         self._closed = False
-        self._idle = True  # the thread waits with no deadline: a new request must wake it
         self._thread: threading.Thread | None = None
 
     @contextmanager
@@ -441,11 +441,6 @@ class _Watchdog:
                     target=self._run, name="trunksync-deadlines", daemon=True
                 )
                 self._thread.start()
-            # Deadlines all come from one timeout, so a new one is never earlier than
-            # those the thread already waits for: wake it only when it waits for none.
-            wake, self._idle = self._idle, False
-        if wake:
-            self._wake.set()
         try:
             yield
         finally:
@@ -467,12 +462,15 @@ class _Watchdog:
                 if self._closed:
                     return
                 wait = self._stop_due(time.monotonic())
-                self._idle = wait is None
             self._wake.wait(wait)
-            self._wake.clear()
 
-    def _stop_due(self, now: float) -> float | None:
-        """Abandon what is due (called with the lock held); how long until the next check."""
+    def _stop_due(self, now: float) -> float:
+        """Abandon what is due (called with the lock held); how long until the next check.
+
+        Never longer than the budget: a request that starts meanwhile has a deadline
+        at least a budget away, so the next check comes before it is due, and
+        starting a request never has to wake this thread (a switch per request).
+        """
         cancelled = self._cancel is not None and self._cancel.is_set()
         next_deadline: float | None = None
         for lane in self._lanes:
@@ -484,9 +482,7 @@ class _Watchdog:
                 lane.abandon()
             elif next_deadline is None or ticket.deadline < next_deadline:
                 next_deadline = ticket.deadline
-        if next_deadline is None:
-            return None  # nothing in flight: sleep until a request starts
-        until = next_deadline - now
+        until = self._budget if next_deadline is None else min(next_deadline - now, self._budget)
         return min(until, WATCH_TICK) if self._cancel is not None else until
 
 
@@ -538,7 +534,7 @@ class PlatformClient:
         self._local = threading.local()
         self._lanes: list[_Lane] = []
         self._lock = threading.Lock()
-        self._watchdog = _Watchdog(abort if abort is not None else cancel)
+        self._watchdog = _Watchdog(abort if abort is not None else cancel, timeout)
 
     def _lane(self) -> _Lane:
         lane: _Lane | None = getattr(self._local, "lane", None)
