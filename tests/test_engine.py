@@ -22,7 +22,7 @@ import pytest
 
 from helpers import API_KEY, exotel_trunks, write
 from processes import TRUNKSYNC, emulator_process
-from trunksync.apply import Applier, Committer, Settler
+from trunksync.apply import SEND_SLACK, Applier, Committer, Settler
 from trunksync.changes import ForgetIntent, RecordIntent, StateChange, apply_changes
 from trunksync.client import OutcomeUnknown
 from trunksync.config import DesiredTrunk
@@ -255,7 +255,8 @@ def test_a_wait_for_an_unknown_outcome_wakes_on_cancel_and_keeps_the_intent() ->
     results = engine.run(creates(1), lambda result: None)
     assert [r.status for r in results] == [UNKNOWN]
     assert "interrupted before the platform could be checked" in str(results[0].message)
-    assert len(waited) == 1 and 0 < waited[0] <= 1.0  # bounded by the request timeout
+    # bounded by the request timeout plus the send slack
+    assert len(waited) == 1 and 0 < waited[0] <= 1.0 + SEND_SLACK
     assert set(locked.state.intents) == {"T00"}  # the next run resolves it
     assert client.sent == ["T00"]
 
@@ -278,6 +279,51 @@ def test_absent_after_the_wait_sends_again_with_a_new_intent() -> None:
     assert len(intents) == 2  # a fresh intent was durable before the second send
 
 
+class SteppingClock:
+    """A clock that moves only when told (a slow create, without sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_create_is_sent_within_the_slack_of_its_durable_intent() -> None:
+    # Intents are recorded one change ahead; after a slow create, the next one's
+    # intent is old. The settler's bound (started_at + slack + timeout) holds only
+    # if the durable started_at is within the slack of the real send: checked at
+    # every send, with every create taking 10 s on the clock (one worker: the clock
+    # is shared, and another worker's step is not time passing for this one).
+    locked = FakeLocked()
+    client = FakeClient(locked)
+    clock = SteppingClock()
+    ages: list[float] = []
+
+    def slow_create(name: str) -> None:
+        started = datetime.fromisoformat(locked.state.intents[name].started_at)
+        ages.append((clock.now - started).total_seconds())
+        clock.now += timedelta(seconds=10)
+
+    client.on_create = slow_create
+    settle = Settler(client, 1.0, clock=clock)  # type: ignore[arg-type]
+    engine = Applier(
+        client,  # type: ignore[arg-type]
+        locked,
+        parallelism=1,
+        settler=settle,
+        clock=clock,
+    )
+    results = engine.run(creates(6), lambda result: None)
+    assert [r.status for r in results] == [CREATED] * 6
+    assert len(ages) == 6 and max(ages) <= SEND_SLACK
+    # Each worker's first two intents were recorded together; later ones were
+    # recorded again just before their send, so the slack cost a write, not safety.
+    refreshed = [c for batch in locked.commits for c in batch if isinstance(c, RecordIntent)]
+    assert len(refreshed) > 6
+    assert locked.state.intents == {}
+
+
 def _intent_at(moment: datetime) -> Intent:
     return Intent(
         trunk_type="exotel",
@@ -297,11 +343,12 @@ def test_an_intent_in_the_future_is_a_bounded_wait_with_a_message() -> None:
         clock=lambda: NOW,
         notice=notices.append,
     )
-    assert settler.settle_wait("a", _intent_at(NOW + timedelta(hours=3))) == 30.0
+    bound = 30.0 + SEND_SLACK  # sent at most SEND_SLACK after started_at, then 30 s at most
+    assert settler.settle_wait("a", _intent_at(NOW + timedelta(hours=3))) == bound
     assert len(notices) == 1
     assert "10800s in the future of this machine's clock" in notices[0]
     # An ordinary recent intent waits out the rest of its request's time, silently.
-    assert settler.settle_wait("b", _intent_at(NOW - timedelta(seconds=10))) == 20.0
+    assert settler.settle_wait("b", _intent_at(NOW - timedelta(seconds=10))) == bound - 10
     assert settler.settle_wait("c", _intent_at(NOW - timedelta(minutes=5))) == 0.0
     assert len(notices) == 1
 
@@ -320,7 +367,7 @@ def test_a_skewed_intent_at_the_start_of_a_run_waits_boundedly() -> None:
         notice=notices.append,
     )
     resolutions, changes = settler.resolve_all(locked.state, [])
-    assert waited == [5.0]
+    assert waited == [5.0 + SEND_SLACK]
     assert [r.kind for r in resolutions] == ["absent"]
     assert changes == [ForgetIntent("T00")]
     assert "in the future" in notices[0]

@@ -334,7 +334,14 @@ def apply_plan(
         changes = the_plan.creates()
         if not changes or cancel.is_set():
             return ApplyReport(the_plan, resolutions, [], cancel.is_set())
-        applier = Applier(client, locked, parallelism=parallelism, settler=settler, cancel=cancel)
+        applier = Applier(
+            client,
+            locked,
+            parallelism=parallelism,
+            settler=settler,
+            cancel=cancel,
+            clock=clock or now_utc,
+        )
         results = applier.run(changes, on_result or _ignore)
         return ApplyReport(the_plan, resolutions, results, applier.interrupted)
 

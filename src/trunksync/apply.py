@@ -51,13 +51,19 @@ from trunksync.reconcile import (
 )
 from trunksync.results import CREATED, DEACTIVATED, FAILED, UNKNOWN, Result
 from trunksync.sanitize import printable
-from trunksync.state import Intent, State, parse_time, utc_now
+from trunksync.state import Intent, State, parse_time, stamp, utc_now
 
 if TYPE_CHECKING:
     from trunksync.backends.base import LockedState
     from trunksync.client import PlatformClient
 
 MAX_ATTEMPTS = 3
+# An intent is made durable one change ahead of its create, so it is older than
+# its send by the duration of the create before it. The engine sends within this
+# many seconds of an intent's started_at (an older one is recorded afresh first),
+# and the settler adds it to every wait: a create can be in flight until
+# started_at + SEND_SLACK + timeout, never later.
+SEND_SLACK = 2.0
 
 Report = Callable[[Result], None]
 Notice = Callable[[str], None]
@@ -110,20 +116,22 @@ class Settler:
     def settle_wait(self, name: str, intent: Intent) -> float:
         """Seconds until a request sent for `intent` cannot be in progress any more.
 
-        Bounded by `timeout`: whatever the recorded time says, our request was
-        sent before now, so it has settled `timeout` seconds from now. A start
+        A create is sent within SEND_SLACK of its intent's started_at and lasts at
+        most `timeout`. Bounded by their sum: whatever the recorded time says, our
+        request was sent before now, so it has settled that long from now. A start
         time in the future (a clock ahead, a hand edit) is named, not slept on.
         """
         started = intent_started(name, intent)
-        remaining = (started - self._clock()).total_seconds() + self._timeout
-        if remaining > self._timeout:
-            skew = remaining - self._timeout
+        bound = self._timeout + SEND_SLACK
+        remaining = (started - self._clock()).total_seconds() + bound
+        if remaining > bound:
+            skew = remaining - bound
             self._notice(
                 f"the create for {printable(name)!r} was recorded as started at "
                 f"{printable(intent.started_at)}, {skew:.0f}s in the future of this machine's "
-                f"clock (clock skew or an edited state); waiting {self._timeout:g}s at most"
+                f"clock (clock skew or an edited state); waiting {bound:g}s at most"
             )
-            return self._timeout
+            return bound
         return max(0.0, remaining)
 
     def wait(self, seconds: float) -> bool:
@@ -302,8 +310,10 @@ class Applier:
         parallelism: int,
         settler: Settler,
         cancel: threading.Event | None = None,
+        clock: Clock = now_utc,
     ) -> None:
         self._client = client
+        self._clock = clock
         self._locked = locked
         self._parallelism = max(1, parallelism)
         self._settler = settler
@@ -402,8 +412,23 @@ class Applier:
 
     def _take_with_intent(self) -> tuple[Change | None, Intent | None]:
         change = self._take()
-        intent = _intent_for(change) if change and change.action in CREATING else None
-        return change, intent
+        if change is None or change.action not in CREATING:
+            return change, None
+        assert change.desired is not None  # creating changes always carry their entry
+        return change, _new_intent(change.desired, _replaced_id(change), self._now())
+
+    def _now(self) -> str:
+        return stamp(self._clock())
+
+    def _sendable(self, name: str, intent: Intent, committer: Committer) -> Intent:
+        """`intent`, or a copy recorded now if it is older than SEND_SLACK (the create
+        before it was slow): the settler's bound holds only for a timely send."""
+        now = self._clock()
+        if (now - intent_started(name, intent)).total_seconds() <= SEND_SLACK:
+            return intent
+        fresh = intent.model_copy(update={"started_at": stamp(now)})
+        committer.submit([RecordIntent(name, fresh)])
+        return fresh
 
     def carry_out(self, change: Change, intent: Intent | None, committer: Committer) -> Outcome:
         """One change: a create (maybe replacing a trunk) or a deactivation."""
@@ -447,6 +472,7 @@ class Applier:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if self._cancel.is_set():  # start nothing new; the intent was never used
                 return Outcome(None, (ForgetIntent(name),))
+            intent = self._sendable(name, intent, committer)
             try:
                 trunk_id = self._client.create_trunk(trunk.request_body(), redact=_secrets(trunk))
             except OutcomeUnknown as error:
@@ -456,7 +482,7 @@ class Applier:
                 if attempt == MAX_ATTEMPTS:
                     break
                 # Surely not created: a new intent, durable, then send again.
-                intent = _new_intent(trunk, intent.replaces)
+                intent = _new_intent(trunk, intent.replaces, self._now())
                 committer.submit([RecordIntent(name, intent)])
                 continue
             except ApiError as error:
@@ -505,23 +531,20 @@ def _intent_records(*taken: tuple[Change | None, Intent | None]) -> tuple[StateC
     return tuple(RecordIntent(change.name, intent) for change, intent in taken if change and intent)
 
 
-def _intent_for(change: Change) -> Intent:
-    assert change.desired is not None  # creating changes always carry their entry
-    return _new_intent(change.desired, _replaced_id(change))
-
-
 def _replaced_id(change: Change) -> str | None:
     return change.trunk_id if change.action == REPLACE else None
 
 
-def _new_intent(trunk: DesiredTrunk, replaces: str | None = None) -> Intent:
+def _new_intent(
+    trunk: DesiredTrunk, replaces: str | None = None, started_at: str | None = None
+) -> Intent:
     return Intent(
         replaces=replaces,
         trunk_type=trunk.trunk_type,  # type: ignore[arg-type]
         config=trunk.config,
         secret_fingerprints=fingerprints.fingerprint_secrets(trunk.secrets),
         request_fingerprint=fingerprints.fingerprint_request(trunk.request_body()),
-        started_at=utc_now(),
+        started_at=started_at or utc_now(),
     )
 
 

@@ -96,23 +96,29 @@ class _Record(BaseModel):
 
 
 def _sorted_mapping(value: dict[str, Any]) -> dict[str, Any]:
-    # Every record of a state file is validated on load, and a file we wrote is
-    # sorted already: check cheaply, rebuild only what is not.
-    if not value:
-        return value
+    # Every record of a state file is validated on load (10,000 records: 20,000
+    # calls), and a file we wrote is sorted already: check cheaply, rebuild only
+    # what is not. Plain loops on purpose: this is the hot path of a load.
     keys = list(value)
     if keys != sorted(keys):
         return _sorted(value)  # type: ignore[no-any-return]
     for item in value.values():
-        if isinstance(item, dict) or (
-            isinstance(item, list) and any(isinstance(inner, (dict, list)) for inner in item)
-        ):
+        if isinstance(item, dict):
             return _sorted(value)  # type: ignore[no-any-return]
+        if isinstance(item, list):
+            for inner in item:
+                if isinstance(inner, (dict, list)):
+                    return _sorted(value)  # type: ignore[no-any-return]
     return value
 
 
+def _sorted_strings(value: dict[str, str]) -> dict[str, str]:
+    keys = list(value)
+    return value if keys == sorted(keys) else {key: value[key] for key in sorted(keys)}
+
+
 SortedMapping = Annotated[dict[str, Any], AfterValidator(_sorted_mapping)]
-SortedStrings = Annotated[dict[str, str], AfterValidator(_sorted_mapping)]
+SortedStrings = Annotated[dict[str, str], AfterValidator(_sorted_strings)]
 
 
 class TrunkRecord(_Record):
@@ -227,7 +233,12 @@ def _sorted(value: Any) -> Any:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp(datetime.now(timezone.utc))
+
+
+def stamp(moment: datetime) -> str:
+    """How the state writes a time: UTC, microseconds, a Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def real_path(path: Path) -> Path:

@@ -146,12 +146,59 @@ def _apply(
     allow_plaintext_secrets: bool,
     no_color: bool,
 ) -> None:
+    # What is loaded before the creates (the file, the state, the platform's list)
+    # lives until the end, so the cyclic collector only rescans it: paused until
+    # the creates start, when it is frozen (see _Printer._start).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _apply_with(
+            saved,
+            file,
+            state_spec,
+            api_url,
+            timeout,
+            allow_plaintext_secrets,
+            _Printer(as_json, no_color, auto_approve, collecting),
+            targets=targets,
+            replace=replace,
+            prune=prune,
+            max_deactivate_share=max_deactivate_share,
+            force=force,
+            parallelism=parallelism,
+            lock_timeout=lock_timeout,
+            as_json=as_json,
+            detailed_exitcode=detailed_exitcode,
+        )
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _apply_with(
+    saved: SavedPlan | None,
+    file: Path,
+    state_spec: str,
+    api_url: str,
+    timeout: float,
+    allow_plaintext_secrets: bool,
+    printer: _Printer,
+    *,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    prune: bool,
+    max_deactivate_share: float,
+    force: bool,
+    parallelism: int,
+    lock_timeout: float,
+    as_json: bool,
+    detailed_exitcode: bool,
+) -> None:
     from trunksync import api
     from trunksync.interrupts import SignalCancel
 
     desired = load_desired(file, allow_plaintext_secrets)
     backend = api.open_state(state_spec)
-    printer = _Printer(as_json, no_color, auto_approve)
     stop = SignalCancel()
     with stop.installed():
         try:
@@ -212,10 +259,13 @@ def _secrets(desired: Any) -> list[str]:
 class _Printer:
     """What apply shows while it runs: the plan, the question, progress, notices."""
 
-    def __init__(self, as_json: bool, no_color: bool, auto_approve: bool) -> None:
+    def __init__(
+        self, as_json: bool, no_color: bool, auto_approve: bool, collecting: bool = True
+    ) -> None:
         self._as_json = as_json
         self._no_color = no_color
         self._auto_approve = auto_approve
+        self._collecting = collecting
         self._progress: Progress | None = None
 
     def approve(self, the_plan: Plan) -> bool:
@@ -236,6 +286,8 @@ class _Printer:
         # Everything loaded so far lives until the end: keep the collector from
         # rescanning it while hundreds of requests allocate around it.
         gc.freeze()
+        if self._collecting:
+            gc.enable()
         self._progress = Progress(count, sys.stdout, enabled=None if not self._as_json else False)
         if not self._as_json:
             click.echo("")

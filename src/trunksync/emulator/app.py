@@ -183,12 +183,16 @@ def _add_platform_routes(app: FastAPI) -> None:
         )
 
     @app.get("/sip/list")
-    async def list_trunks(request: Request) -> dict[str, Any]:
+    async def list_trunks(request: Request) -> Response:
         state = _authorized_state(request)
         state.stats.list_calls += 1
         await _latency(state)
         trunks = [record.summary() for record in state.store.active()]
-        return {"success": True, "message": "Trunks retrieved successfully", "data": trunks}
+        # Encoded here, not returned as a dict: FastAPI's jsonable_encoder walks every
+        # value in Python (~0.2 s for 10,000 trunks), json.dumps does it in C.
+        document = {"success": True, "message": "Trunks retrieved successfully", "data": trunks}
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        return Response(body, media_type="application/json")  # as JSONResponse would
 
     @app.delete("/sip/deactivate/{trunk_id}")
     async def deactivate_trunk(trunk_id: str, request: Request) -> dict[str, Any]:
