@@ -573,3 +573,24 @@ def test_requests_go_through_the_environments_proxy(
         assert client.list_trunks() == []
     (request,) = hostile.received(LIST)
     assert request.path == "http://127.0.0.2:9/sip/list"
+
+
+def test_a_proxy_password_never_reaches_a_message(
+    hostile: HostileServer, no_proxy_environment: pytest.MonkeyPatch
+) -> None:
+    password = "proxy-pass-0042"
+    proxy = hostile.url.replace("http://", f"http://corp-user:{password}@")
+    no_proxy_environment.setenv("HTTP_PROXY", proxy)
+    hostile.answer(LIST, echo_headers(400))  # a proxy that echoes what it was sent
+    with (
+        PlatformClient("http://127.0.0.2:9", KEY, retry=FAST) as client,
+        pytest.raises(ApiError) as caught,
+    ):
+        client.list_trunks()
+    message = str(caught.value)
+    (request,) = hostile.received(LIST)
+    assert any(name.lower() == "proxy-authorization" for name, _ in request.headers)
+    assert "bad request, headers were:" in message
+    for piece in fragments(password):
+        assert piece not in message
+    assert "Y29ycC11c2Vy" not in message  # base64 of "corp-user:..." (the Basic token)

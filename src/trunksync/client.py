@@ -18,6 +18,7 @@ event abandons waits and requests in flight at once.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -25,11 +26,10 @@ import socket
 import ssl
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import tenacity
@@ -530,7 +530,8 @@ class PlatformClient:
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._cancel = cancel
-        self.scrubber = Scrubber([api_key, authorization, *secrets])
+        self._proxy = environment_proxy(self._base_url)
+        self.scrubber = Scrubber([api_key, authorization, *secrets, *_proxy_secrets(self._proxy)])
         self._local = threading.local()
         self._lanes: list[_Lane] = []
         self._lock = threading.Lock()
@@ -560,7 +561,7 @@ class PlatformClient:
         return httpx.HTTPTransport(
             verify=self._verify,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            proxy=environment_proxy(self._base_url),
+            proxy=self._proxy,
         )
 
     @property
@@ -723,11 +724,27 @@ def _json_bytes(body: Any) -> bytes:
 def environment_proxy(url: str) -> str | None:
     """The proxy the environment names for `url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
     NO_PROXY; either case), read the way urllib and httpx's own client read it."""
+    import urllib.request  # here: only a client needs it, and it costs ~7 ms to import
+
     parts = urlsplit(url)
     if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
         return None
     proxies = urllib.request.getproxies_environment()
     return proxies.get(parts.scheme) or proxies.get("all") or None
+
+
+def _proxy_secrets(proxy: str | None) -> list[str]:
+    """A proxy's password, and the Basic credentials made of it, to scrub from messages."""
+    if proxy is None:
+        return []
+    with suppress(ValueError):
+        parts = urlsplit(proxy)
+        if parts.password:
+            user = unquote(parts.username or "")
+            password = unquote(parts.password)
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+            return [parts.password, password, basic]
+    return []
 
 
 def _wait_for(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
