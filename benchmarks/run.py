@@ -122,6 +122,8 @@ SECTIONS = ("plan", "startup", "apply", "growth")
 # Targets of the apply rows, as multiples of the latency floor (issue 9).
 APPLY_LIMITS = {("local", 10): 1.25, ("local", 32): 1.6, ("postgresql", 10): 1.35}
 GROWTH_LIMIT = 1.1
+# The libraries every trunksync command stands on: the floor of any CLI built on them.
+STACK_IMPORTS = "import pydantic, httpx, yaml, click"
 
 
 class Sample(NamedTuple):
@@ -671,8 +673,24 @@ def apply_section(mode: Mode, work: Path, backends: list[Backend]) -> list[Row]:
                 raise BenchmarkError(f"the curl loop created {created} of {mode.creates}")
             return sample
 
+        def run_noop() -> Sample:
+            """The fixed cost of a run: the same file and state, every trunk already there."""
+            admin(url, "POST", "reset")
+            spec = local.fresh(folder / f"run-{next(runs)}")
+            timed(apply_argv(trunks, spec, 32), env, folder)  # creates them; not measured
+            sample = timed(apply_argv(trunks, spec, 32), env, folder)
+            created = admin(url, "GET", "stats")["trunks_created"]
+            if created != mode.creates:
+                raise BenchmarkError(f"the in-sync apply created {created - mode.creates}")
+            return sample
+
+        def run_imports() -> Sample:
+            return timed([PYTHON, "-c", STACK_IMPORTS], env, folder)
+
         local = Backend("local")
         cases = [
+            Case("fixed noop", run_noop, mode.apply_reps),
+            Case("fixed imports", run_imports, mode.apply_reps),
             Case("local p1", lambda: run_apply(local, 1), mode.serial_reps),
             Case("local p10", lambda: run_apply(local, 10), mode.apply_reps),
             Case("local p32", lambda: run_apply(local, 32), mode.apply_reps),
@@ -690,7 +708,7 @@ def apply_section(mode: Mode, work: Path, backends: list[Backend]) -> list[Row]:
 def apply_rows(mode: Mode, samples: dict[str, list[Sample]]) -> list[Row]:
     rows: list[Row] = []
     for case in samples:
-        if case == "curl":
+        if case == "curl" or case.startswith("fixed "):
             continue
         kind, parallelism = case.split()[0], int(case.split()[1][1:])
         limit = APPLY_LIMITS.get((kind, parallelism))
@@ -707,6 +725,7 @@ def apply_rows(mode: Mode, samples: dict[str, list[Sample]]) -> list[Row]:
                 judge(seconds <= limit * floor, mode.full) if limit else "-",
             )
         )
+    rows += fixed_cost_rows(mode, samples)
     default = median(samples["local p10"])
     name = f"apply {mode.creates} creates, --parallelism 10, vs a curl loop"
     if "curl" in samples:
@@ -726,6 +745,36 @@ def apply_rows(mode: Mode, samples: dict[str, list[Sample]]) -> list[Row]:
             Row(name, seconds_text(default, len(samples["local p10"])), "skipped (no curl)", "-")
         )
     return rows
+
+
+def fixed_cost_rows(mode: Mode, samples: dict[str, list[Sample]]) -> list[Row]:
+    """What every run pays before and after its creates, and the creates without it.
+
+    The floor counts only the creates' latency; a CLI also starts Python, imports
+    its libraries, reads the file, locks and loads the state, lists the platform
+    and folds the journal. On a slow machine that alone can exceed a target's
+    slack (0.625 s at --parallelism 10), so it is shown on its own.
+    """
+    noop = median(samples["fixed noop"])
+    imports = median(samples["fixed imports"])
+    p10 = median(samples["local p10"])
+    floor = mode.creates * LATENCY_MS / 1000 / 10
+    reps = len(samples["fixed noop"])
+    return [
+        Row(
+            f"apply of the same {mode.creates} trunks, all in sync (no create): a run's fixed cost",
+            seconds_text(noop, reps),
+            f"importing pydantic, httpx, PyYAML and click alone {imports:.3f} s",
+            f"{noop / imports:.2f}x imports",
+        ),
+        Row(
+            f"apply {mode.creates} creates at {LATENCY_MS} ms, --parallelism 10, local state, "
+            "less that fixed cost",
+            f"{p10 - noop:.3f} s",
+            f"floor {floor:.3f} s",
+            f"{(p10 - noop) / floor:.2f}x floor",
+        ),
+    ]
 
 
 def unavailable_rows(mode: Mode, kind: str, why: str) -> list[Row]:
