@@ -93,7 +93,32 @@ def apply(ctx: click.Context, /, planfile: Path | None, **flags: Any) -> None:
             "-f - reads the desired state from stdin, which then cannot answer the prompt: "
             "pass --auto-approve, or apply a saved plan"
         )
-    _apply(saved, **flags)
+    with CollectorPause() as collector:
+        _apply(saved, collector=collector, **flags)
+
+
+class CollectorPause:
+    """The cyclic collector paused while apply loads, resumed once the creates start.
+
+    What is loaded first (the file, the state, the platform's list) lives until the
+    end, so collecting while it is built only rescans it again and again (~0.1 s
+    for 10,000 trunks). Once the creates start it is frozen out of every later
+    collection and the collector runs again for what the requests allocate.
+    """
+
+    def __enter__(self) -> CollectorPause:
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def resume(self) -> None:
+        gc.freeze()
+        if self._was_enabled:
+            gc.enable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._was_enabled:
+            gc.enable()
 
 
 def _take_saved_plan(ctx: click.Context, saved: SavedPlan, flags: dict[str, Any]) -> None:
@@ -145,60 +170,14 @@ def _apply(
     force: bool,
     allow_plaintext_secrets: bool,
     no_color: bool,
-) -> None:
-    # What is loaded before the creates (the file, the state, the platform's list)
-    # lives until the end, so the cyclic collector only rescans it: paused until
-    # the creates start, when it is frozen (see _Printer._start).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        _apply_with(
-            saved,
-            file,
-            state_spec,
-            api_url,
-            timeout,
-            allow_plaintext_secrets,
-            _Printer(as_json, no_color, auto_approve, collecting),
-            targets=targets,
-            replace=replace,
-            prune=prune,
-            max_deactivate_share=max_deactivate_share,
-            force=force,
-            parallelism=parallelism,
-            lock_timeout=lock_timeout,
-            as_json=as_json,
-            detailed_exitcode=detailed_exitcode,
-        )
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _apply_with(
-    saved: SavedPlan | None,
-    file: Path,
-    state_spec: str,
-    api_url: str,
-    timeout: float,
-    allow_plaintext_secrets: bool,
-    printer: _Printer,
-    *,
-    targets: tuple[str, ...],
-    replace: tuple[str, ...],
-    prune: bool,
-    max_deactivate_share: float,
-    force: bool,
-    parallelism: int,
-    lock_timeout: float,
-    as_json: bool,
-    detailed_exitcode: bool,
+    collector: CollectorPause,
 ) -> None:
     from trunksync import api
     from trunksync.interrupts import SignalCancel
 
     desired = load_desired(file, allow_plaintext_secrets)
     backend = api.open_state(state_spec)
+    printer = _Printer(as_json, no_color, auto_approve, collector)
     stop = SignalCancel()
     with stop.installed():
         try:
@@ -260,12 +239,12 @@ class _Printer:
     """What apply shows while it runs: the plan, the question, progress, notices."""
 
     def __init__(
-        self, as_json: bool, no_color: bool, auto_approve: bool, collecting: bool = True
+        self, as_json: bool, no_color: bool, auto_approve: bool, collector: CollectorPause
     ) -> None:
         self._as_json = as_json
         self._no_color = no_color
         self._auto_approve = auto_approve
-        self._collecting = collecting
+        self._collector = collector
         self._progress: Progress | None = None
 
     def approve(self, the_plan: Plan) -> bool:
@@ -283,11 +262,7 @@ class _Printer:
     def _start(self, count: int) -> None:
         from trunksync.terminal import Progress
 
-        # Everything loaded so far lives until the end: keep the collector from
-        # rescanning it while hundreds of requests allocate around it.
-        gc.freeze()
-        if self._collecting:
-            gc.enable()
+        self._collector.resume()
         self._progress = Progress(count, sys.stdout, enabled=None if not self._as_json else False)
         if not self._as_json:
             click.echo("")
