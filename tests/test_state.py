@@ -516,9 +516,31 @@ def test_names_with_control_characters_and_bad_retired_ids_are_refused() -> None
 
 
 def test_intent_replaces_must_be_a_trunk_id() -> None:
-    with pytest.raises(ValueError, match="not a trunk id"):
+    with pytest.raises(ValueError, match="should match pattern"):
         Intent(trunk_type="exotel", request_fingerprint="f", started_at="2024-01-15T10:00:00Z",
                replaces="ST_\n")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("trunk_id", "ST_\n", "not a trunk id (ST_ then 1 to 64"),
+        ("trunk_id", "ST_" + "a" * 65, "not a trunk id"),
+        ("trunk_id", "st_abc", "not a trunk id"),
+        ("trunk_type", "Exotel", "not a trunk type (a lowercase letter"),
+        ("trunk_type", "exotel\n", "not a trunk type"),
+    ],
+)
+def test_a_bad_id_or_type_in_the_file_is_named_in_trunksyncs_words(
+    field: str, value: str, words: str
+) -> None:
+    # Checked by pydantic's pattern engine (fast); the message is still ours.
+    base = json.loads(_valid_bytes())
+    base["trunks"]["Exotel India"][field] = value
+    with pytest.raises(StateError) as caught:
+        parse_state(json.dumps(base).encode(), Path("s.json"))
+    assert words in str(caught.value)
+    assert f"trunks.Exotel India.{field}" in str(caught.value)
 
 
 def test_any_bounded_trunk_type_is_accepted() -> None:

@@ -31,10 +31,19 @@ from pathlib import Path
 from typing import Annotated, Any, NewType
 
 import pydantic_core
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
 
 from trunksync.errors import LockError, StateError
-from trunksync.ids import TRUNK_ID_RULE, is_trunk_id
+from trunksync.ids import TRUNK_ID_PATTERN, TRUNK_ID_RULE
 from trunksync.runner import ci_run_url, host_name, user_name
 from trunksync.sanitize import has_unsafe_chars, printable
 
@@ -45,20 +54,15 @@ DEFAULT_PATH = Path("state/trunks.json")
 # state accepts any bounded, plain type name. A NewType so that a value from the
 # YAML (a plain str) is passed in deliberately.
 TrunkTypeName = NewType("TrunkTypeName", str)
-TRUNK_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,31}", re.ASCII)
+TRUNK_TYPE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 TRUNK_TYPE_RULE = "a lowercase letter then up to 31 lowercase letters, digits, _ or -"
-
-
-def _check_trunk_id(value: str) -> str:
-    if not is_trunk_id(value):
-        raise ValueError(f"not a trunk id ({TRUNK_ID_RULE})")
-    return value
-
-
-def _check_trunk_type(value: str) -> str:
-    if TRUNK_TYPE.fullmatch(value) is None:
-        raise ValueError(f"not a trunk type ({TRUNK_TYPE_RULE})")
-    return value
+# Ids and types are checked by pydantic's own pattern engine, not by a Python
+# validator: 20,000 Python calls fewer (~80 ms) when a 10,000-trunk state loads.
+# Its message is turned back into these words (see `_error_text`).
+_PATTERN_RULES = {
+    TRUNK_ID_PATTERN: f"not a trunk id ({TRUNK_ID_RULE})",
+    TRUNK_TYPE_PATTERN: f"not a trunk type ({TRUNK_TYPE_RULE})",
+}
 
 
 def _check_time(value: str) -> str:
@@ -81,8 +85,8 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-TrunkId = Annotated[str, AfterValidator(_check_trunk_id)]
-TrunkType = Annotated[TrunkTypeName, AfterValidator(_check_trunk_type)]
+TrunkId = Annotated[str, StringConstraints(pattern=TRUNK_ID_PATTERN)]
+TrunkType = Annotated[TrunkTypeName, StringConstraints(pattern=TRUNK_TYPE_PATTERN)]
 Timestamp = Annotated[str, AfterValidator(_check_time)]
 Name = Annotated[str, AfterValidator(_check_name)]
 
@@ -449,7 +453,7 @@ def parse_state(raw: bytes, path: Path, hint: str = "") -> State:
         first = error.errors(include_url=False)[0]
         where = printable(".".join(str(part) for part in first["loc"])) or "file"
         raise StateError(
-            f"state {path} is corrupt or not a trunksync state ({where}: {first['msg']})"
+            f"state {path} is corrupt or not a trunksync state ({where}: {_error_text(first)})"
             f"{hint}; it was not changed"
         ) from None
     if state.format_version > FORMAT_VERSION:
@@ -457,6 +461,14 @@ def parse_state(raw: bytes, path: Path, hint: str = "") -> State:
     if state.format_version < 1:
         raise StateError(f"state {path} has an invalid format_version {state.format_version}")
     return state
+
+
+def _error_text(error: ErrorDetails) -> str:
+    """pydantic's message, in trunksync's words for the id and type patterns."""
+    if error["type"] == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern")
+        return _PATTERN_RULES.get(str(pattern), error["msg"])
+    return error["msg"]
 
 
 def _peek_format_version(raw: bytes) -> Any:
