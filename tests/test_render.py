@@ -233,6 +233,24 @@ def test_unchecked_secrets_are_said_in_every_format(output_format: str) -> None:
     assert (SECRETS_UNCHECKED in renderers.render_plan(Plan(plan.changes), output_format)) is False
 
 
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_many_warnings_of_one_kind_are_named_up_to_a_few_then_counted(output_format: str) -> None:
+    # 12 orphans and one conflict: people see 5 orphans by name and a count of the
+    # other 7 (each is still a change of the plan); machines get all 12 in --json.
+    orphans = [Change(f"Old {n:02d}", ORPHAN, "exotel", f"ST_old{n}", (), None) for n in range(12)]
+    conflict = Change("Taken", CONFLICT, "exotel", "ST_taken", (), None)
+    rendered = renderers.render_plan(Plan((*orphans, conflict)), output_format)
+    if output_format == "json":
+        assert len(json.loads(rendered)["warnings"]) == 13
+        return
+    warnings = rendered[rendered.index("arning") :]
+    warnings = warnings.split("\n|")[0]  # markdown: the list, before the table of changes
+    assert [n for n in range(12) if f"Old {n:02d}" in warnings] == [0, 1, 2, 3, 4]
+    assert "and 7 more orphan entries like these (each is listed with the changes)" in warnings
+    assert "Taken" in warnings and "more conflict" not in warnings
+    assert all(f"Old {n:02d}" in rendered for n in range(12))  # every one is a change
+
+
 RESULTS = [
     Result("New one", "created", "ST_n1"),
     Result("Gone one", "failed", None, "400: no"),

@@ -110,6 +110,35 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(parts) + "."
 
 
+# Per kind, how many warnings are named one by one; the rest are counted in one line,
+# as Terraform consolidates repeated warnings. Each of them is also a change shown
+# with the plan, and --json lists every one: 10,000 orphans are not 10,000 more lines.
+WARNINGS_NAMED = 5
+
+
+def consolidated(warnings: Sequence[PlanWarning]) -> tuple[list[PlanWarning], dict[str, int]]:
+    """The warnings to name (at most WARNINGS_NAMED of each action, in plan order),
+    and how many more of each action there are."""
+    named: list[PlanWarning] = []
+    more: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for warning in warnings:
+        action = warning.action
+        if action is None or seen.get(action, 0) < WARNINGS_NAMED:
+            named.append(warning)
+        else:
+            more[action] = more.get(action, 0) + 1
+        if action is not None:
+            seen[action] = seen.get(action, 0) + 1
+    return named, more
+
+
+def more_warnings_text(action: str, count: int) -> str:
+    return (
+        f"and {count} more {printable(action)} entries like these (each is listed with the changes)"
+    )
+
+
 def warning_text(warning: PlanWarning) -> str:
     """A warning as one line of text (without the `Warning: ` prefix)."""
     if warning.name is None:
@@ -149,7 +178,9 @@ def plan_text(plan: Plan) -> str:
     """Terraform-like text: one block per change, a summary line, then the warnings."""
     blocks = [_change_text(change) for change in plan.changes]
     lines = [*blocks, summary_line(plan)]
-    warnings = [f"Warning: {warning_text(warning)}" for warning in plan.warnings()]
+    named, more = consolidated(plan.warnings())
+    warnings = [f"Warning: {warning_text(warning)}" for warning in named]
+    warnings += [f"Warning: {more_warnings_text(action, n)}" for action, n in more.items()]
     if warnings:
         lines += ["", *warnings]
     return "\n".join(lines) + "\n"

@@ -23,7 +23,9 @@ from trunksync.render import (
     ORPHAN_REMARK,
     SYMBOLS,
     apply_finished_line,
+    consolidated,
     item_text,
+    more_warnings_text,
     summary_line,
     value_text,
 )
@@ -72,12 +74,14 @@ def _warnings(warnings: Sequence[PlanWarning]) -> list[str]:
     if not warnings:
         return []
     lines = ["", "**Warnings** (apply leaves these alone; each needs a person):", ""]
-    for warning in warnings:
+    named, more = consolidated(warnings)
+    for warning in named:
         if warning.name is None:
             lines.append(f"- {escape(warning.message)}")
         else:
             action = escape(warning.action or "")
             lines.append(f"- **{escape(warning.name)}** ({action}): {escape(warning.message)}")
+    lines += [f"- {escape(more_warnings_text(action, count))}" for action, count in more.items()]
     return lines
 
 
