@@ -114,7 +114,7 @@ class Mode(NamedTuple):
 
 
 MODES = {
-    "full": Mode("full", (1_000, 10_000), 5, 10, 500, 3, 2, True, True, 10_000, 3),
+    "full": Mode("full", (1_000, 10_000), 5, 10, 500, 3, 2, True, True, 10_000, 5),
     "quick": Mode("quick", (1_000,), 3, 5, 40, 2, 1, True, False, 200, 1),
     "smoke": Mode("smoke", (100,), 1, 1, 10, 1, 1, False, False, 20, 1),
 }
