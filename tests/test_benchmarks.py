@@ -48,6 +48,9 @@ def test_benchmark_script_smoke_run_prints_every_section(isolated: Path) -> None
         assert any(section in line for line in lines), section
     local_p10 = row(lines, "apply 10 creates at 50 ms, --parallelism 10, local state")
     assert local_p10[1].endswith("(n=1)") and local_p10[4] == "<= 1.25x floor"
+    fixed = row(lines, "apply of the same 10 trunks, all in sync (no create)")
+    assert fixed[2].startswith("importing pydantic, httpx, PyYAML and click alone")
+    assert row(lines, "the creates alone: apply 10 at 50 ms")[2].startswith("floor ")
     growth = row(lines, "apply 10 creates, --parallelism 10, into 20 trunks vs none, local")
     assert growth[2].startswith("into an empty state") and growth[4] == "<= 1.1x"
     assert "PostgreSQL rows: skipped (pass --pg-url URL or --pg)" in lines
