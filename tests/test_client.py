@@ -594,3 +594,17 @@ def test_a_proxy_password_never_reaches_a_message(
     for piece in fragments(password):
         assert piece not in message
     assert "Y29ycC11c2Vy" not in message  # base64 of "corp-user:..." (the Basic token)
+
+
+def test_an_unreachable_proxy_is_named_without_its_credentials(
+    no_proxy_environment: pytest.MonkeyPatch,
+) -> None:
+    no_proxy_environment.setenv("HTTP_PROXY", "http://corp-user:proxy-pass-0042@127.0.0.1:9")
+    with (
+        PlatformClient("http://127.0.0.2:9", KEY, retry=FAST) as client,
+        pytest.raises(RequestNotSent) as caught,
+    ):
+        client.list_trunks()
+    message = str(caught.value)
+    assert "through the proxy 127.0.0.1:9 (from the environment)" in message
+    assert "corp-user" not in message and "proxy-pass" not in message

@@ -653,7 +653,8 @@ class PlatformClient:
                 if ticket.stopped_by == "cancel":
                     raise RequestNotSent("stopped before the request was sent") from None
                 raise RequestNotSent(
-                    f"cannot reach the API at {self._base_url}: {_reason(error)}"
+                    f"cannot reach the API at {self._base_url}{_through(self._proxy)}: "
+                    f"{self.scrubber.clean(_reason(error), 200)}"
                 ) from None
             except httpx.DecodingError:
                 # The server answered, in an encoding that does not decode: garbage.
@@ -732,6 +733,18 @@ def environment_proxy(url: str) -> str | None:
         return None
     proxies = urllib.request.getproxies_environment()
     return proxies.get(parts.scheme) or proxies.get("all") or None
+
+
+def _through(proxy: str | None) -> str:
+    """How a message names the proxy in use: its host and port, never its user info."""
+    if proxy is None:
+        return ""
+    try:
+        parts = urlsplit(proxy)
+        where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    except ValueError:
+        where = "(unreadable)"
+    return f" through the proxy {printable(bounded(where, 120))} (from the environment)"
 
 
 def _proxy_secrets(proxy: str | None) -> list[str]:
