@@ -76,3 +76,23 @@ def test_pg_starts_a_throwaway_cluster_and_reports_the_postgresql_rows(isolated:
         ["pgrep", "-f", "trunksync-bench-pg-"], capture_output=True, text=True
     ).stdout
     assert leftovers == ""
+
+
+def test_the_per_request_script_measures_all_three_clients(isolated: Path) -> None:
+    script = SCRIPT.parent / "per_request.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--latency-ms", "0", "--count", "2", "--rounds", "1"],
+        cwd=isolated,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == [
+        "trunksync PlatformClient",
+        "httpx.HTTPTransport alone",
+        "http.client (stdlib)",
+    ]
+    assert all(row.count(" ms ") == 2 for row in rows[1:])
