@@ -526,6 +526,7 @@ class PlatformClient:
         timeouts = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._extensions = {"timeout": timeouts.as_dict()}
         self._transport = transport
+        self._urls: dict[str, httpx.URL] = {}
         self._verify: ssl.SSLContext | None = None
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
@@ -669,7 +670,7 @@ class PlatformClient:
         content = None if body is None else _json_bytes(body)
         request = httpx.Request(
             method,
-            self._base_url + path,
+            self._url(path),
             headers=self._headers if content is None else self._json_headers,
             content=content,
             extensions={**self._extensions, "trace": lane.trace},
@@ -683,6 +684,16 @@ class PlatformClient:
             return Answer(response.status_code, response.headers.get("content-type", ""), answer)
         finally:
             response.close()
+
+    def _url(self, path: str) -> httpx.URL:
+        """The parsed URL of `path` (parsing one costs ~0.1 ms of CPU; the create and
+        list URLs are parsed once, not one URL per deactivated trunk id)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self._base_url + path)
+            if not path.startswith("/sip/deactivate/"):
+                self._urls[path] = url
+        return url
 
     def _read_capped(self, response: httpx.Response, ticket: _Ticket, limit: int) -> bytes:
         """The body, decoded, read while the deadline and the size cap both allow."""
