@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from hostile_server import (
     redirect,
 )
 from trunksync.client import (
+    MIN_WATCH_WAIT,
     Answer,
     MalformedAnswer,
     OutcomeUnknown,
@@ -34,6 +36,7 @@ from trunksync.client import (
     RequestNotSent,
     RequestRejected,
     RetryPolicy,
+    _Watchdog,
     check_api_url,
     describe_answer,
     environment_proxy,
@@ -608,3 +611,12 @@ def test_an_unreachable_proxy_is_named_without_its_credentials(
     message = str(caught.value)
     assert "through the proxy 127.0.0.1:9 (from the environment)" in message
     assert "corp-user" not in message and "proxy-pass" not in message
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.001, 30.0])
+def test_the_deadline_watchdog_never_spins(budget: float) -> None:
+    # It checks at least once per budget and is never woken by a request start, so
+    # its wait must stay positive however small the budget (the Python API allows 0).
+    for cancel in (None, threading.Event()):
+        watchdog = _Watchdog(cancel, budget)
+        assert watchdog._stop_due(time.monotonic()) >= MIN_WATCH_WAIT

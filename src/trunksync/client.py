@@ -69,6 +69,8 @@ TRUNK_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,31}", re.ASCII)
 MAX_DETAIL_ITEMS = 5
 # How often the watchdog looks at the cancel event while requests are in flight.
 WATCH_TICK = 0.05
+# The shortest wait of the watchdog: with a tiny budget, a deadline is late by at most this.
+MIN_WATCH_WAIT = 0.005
 
 ALREADY_GONE_404 = "Trunk not found"
 ALREADY_GONE_400 = "already deactivated"
@@ -483,6 +485,7 @@ class _Watchdog:
             elif next_deadline is None or ticket.deadline < next_deadline:
                 next_deadline = ticket.deadline
         until = self._budget if next_deadline is None else min(next_deadline - now, self._budget)
+        until = max(until, MIN_WATCH_WAIT)  # a zero budget must not make the thread spin
         return min(until, WATCH_TICK) if self._cancel is not None else until
 
 
