@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 import socket
 import ssl
 import threading
@@ -36,7 +35,7 @@ import tenacity
 
 from trunksync.defaults import DEFAULT_API_URL
 from trunksync.errors import ApiError, TrunksyncError
-from trunksync.ids import is_trunk_id
+from trunksync.ids import is_trunk_id, is_trunk_type
 from trunksync.loopback import is_loopback
 from trunksync.reconcile import RemoteTrunk
 from trunksync.sanitize import Scrubber, bounded, printable
@@ -65,7 +64,6 @@ LIST_BODY_LIMIT = 16 * 1024 * 1024
 ANSWER_BODY_LIMIT = 64 * 1024
 MAX_NAME = 1000  # the API caps names at 100; a longer one is not a trunk of this API
 MAX_CREATED_AT = 64
-TRUNK_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,31}", re.ASCII)
 MAX_DETAIL_ITEMS = 5
 # How often the watchdog looks at the cancel event while requests are in flight.
 WATCH_TICK = 0.05
@@ -310,7 +308,7 @@ def _list_item(item: object) -> RemoteTrunk | None:
     trunk_type, created_at = item.get("trunk_type"), item.get("trunk_created_at")
     if not is_trunk_id(trunk_id) or not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME:
         return None
-    if not isinstance(trunk_type, str) or TRUNK_TYPE.fullmatch(trunk_type) is None:
+    if not is_trunk_type(trunk_type):
         return None
     if not isinstance(created_at, str) or not _bounded_plain(created_at, MAX_CREATED_AT):
         return None
