@@ -30,7 +30,7 @@ from trunksync.errors import StateError
 from trunksync.plan import CREATE, Change
 from trunksync.reconcile import RemoteTrunk
 from trunksync.results import CREATED, UNKNOWN, Result
-from trunksync.state import Intent, State
+from trunksync.state import Intent, State, stamp
 
 
 class FakeLocked:
@@ -328,7 +328,7 @@ def _intent_at(moment: datetime) -> Intent:
     return Intent(
         trunk_type="exotel",
         request_fingerprint="x",
-        started_at=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        started_at=stamp(moment),
     )
 
 
