@@ -10,13 +10,11 @@ the number of values and the nesting depth all have caps (yamlnodes).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import re
 import secrets as random_tokens
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -24,6 +22,7 @@ import yaml
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from trunksync import trunk_types
+from trunksync.collector import CollectorPause
 from trunksync.errors import ConfigError, Problem, TrunksyncError, did_you_mean
 from trunksync.models import desired_file_model, fields_by_level
 from trunksync.sanitize import Scrubber, printable
@@ -164,7 +163,7 @@ def load_desired(
 ) -> Desired:
     """Read, interpolate and validate the desired-state file at `path` ("-": stdin)."""
     display, data = _read(path, stdin)
-    with _gc_paused():
+    with CollectorPause():  # the nodes and values hold no cycles (see collector.py)
         return _load_desired(display, data, env, allow_plaintext_secrets, allow_missing_secrets)
 
 
@@ -201,25 +200,6 @@ def _bounded_read(display: str, source: BinaryIO) -> bytes:
             ]
         )
     return data
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a file is loaded.
-
-    Loading allocates hundreds of thousands of small objects (nodes, marks,
-    values) that hold no reference cycles, so reference counting frees them
-    all; but each allocation burst makes the cyclic collector rescan every
-    live object again, which cost 3-4x the parse itself on 10,000 trunks
-    (see docs/performance.md). The previous setting is restored afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _load_desired(

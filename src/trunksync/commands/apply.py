@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from trunksync.collector import CollectorPause
 from trunksync.commands._common import (
     api_key,
     api_url_option,
@@ -93,32 +93,10 @@ def apply(ctx: click.Context, /, planfile: Path | None, **flags: Any) -> None:
             "-f - reads the desired state from stdin, which then cannot answer the prompt: "
             "pass --auto-approve, or apply a saved plan"
         )
+    # What is loaded before the creates (the file, the state, the platform's list)
+    # lives until the end: no collection while it is built, frozen when creates start.
     with CollectorPause() as collector:
         _apply(saved, collector=collector, **flags)
-
-
-class CollectorPause:
-    """The cyclic collector paused while apply loads, resumed once the creates start.
-
-    What is loaded first (the file, the state, the platform's list) lives until the
-    end, so collecting while it is built only rescans it again and again (~0.1 s
-    for 10,000 trunks). Once the creates start it is frozen out of every later
-    collection and the collector runs again for what the requests allocate.
-    """
-
-    def __enter__(self) -> CollectorPause:
-        self._was_enabled = gc.isenabled()
-        gc.disable()
-        return self
-
-    def resume(self) -> None:
-        gc.freeze()
-        if self._was_enabled:
-            gc.enable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was_enabled:
-            gc.enable()
 
 
 def _take_saved_plan(ctx: click.Context, saved: SavedPlan, flags: dict[str, Any]) -> None:
