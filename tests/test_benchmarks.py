@@ -20,9 +20,10 @@ HEADER = "| benchmark | trunksync | reference | ratio | target | result |"
 HAS_POSTGRES = any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
 
-def run_script(cwd: Path, *options: str) -> list[str]:
+def output_of(cwd: Path, script: Path, *options: str) -> list[str]:
+    """The lines a benchmark script prints; it must exit 0."""
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", *options],
+        [sys.executable, str(script), *options],
         cwd=cwd,
         env=dict(os.environ),
         capture_output=True,
@@ -30,7 +31,11 @@ def run_script(cwd: Path, *options: str) -> list[str]:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
+    return result.stdout.splitlines()
+
+
+def run_script(cwd: Path, *options: str) -> list[str]:
+    lines = output_of(cwd, SCRIPT, "--smoke", *options)
     header = next(line for line in lines if line.startswith("| benchmark "))
     assert " ".join(header.split()) == HEADER
     return lines
@@ -80,16 +85,8 @@ def test_pg_starts_a_throwaway_cluster_and_reports_the_postgresql_rows(isolated:
 
 def test_the_per_request_script_measures_all_three_clients(isolated: Path) -> None:
     script = SCRIPT.parent / "per_request.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--latency-ms", "0", "--count", "2", "--rounds", "1"],
-        cwd=isolated,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    lines = output_of(isolated, script, "--latency-ms", "0", "--count", "2", "--rounds", "1")
+    rows = [line for line in lines if line.startswith("| ")]
     assert [row.split("|")[1].strip() for row in rows[1:]] == [
         "trunksync PlatformClient",
         "httpx.HTTPTransport alone",
