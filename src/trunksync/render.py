@@ -120,17 +120,14 @@ def consolidated(warnings: Sequence[PlanWarning]) -> tuple[list[PlanWarning], di
     """The warnings to name (at most WARNINGS_NAMED of each action, in plan order),
     and how many more of each action there are."""
     named: list[PlanWarning] = []
-    more: dict[str, int] = {}
     seen: dict[str, int] = {}
     for warning in warnings:
         action = warning.action
         if action is None or seen.get(action, 0) < WARNINGS_NAMED:
             named.append(warning)
-        else:
-            more[action] = more.get(action, 0) + 1
         if action is not None:
             seen[action] = seen.get(action, 0) + 1
-    return named, more
+    return named, {a: n - WARNINGS_NAMED for a, n in seen.items() if n > WARNINGS_NAMED}
 
 
 def more_warnings_text(action: str, count: int) -> str:
