@@ -26,7 +26,7 @@ import os
 import secrets
 import string
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -66,14 +66,7 @@ class TrunkRecord:
     def to_json(self) -> dict[str, Any]:
         # Shallow on purpose: asdict's deep copy cost ~0.2 ms per create, and the
         # result is only ever serialised at once (a config is never mutated).
-        return {
-            "trunk_id": self.trunk_id,
-            "trunk_name": self.trunk_name,
-            "trunk_type": self.trunk_type,
-            "trunk_config": self.trunk_config,
-            "trunk_created_at": self.trunk_created_at,
-            "active": self.active,
-        }
+        return {each.name: getattr(self, each.name) for each in fields(self)}
 
     @classmethod
     def from_json(cls, data: Any) -> TrunkRecord:
