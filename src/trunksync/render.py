@@ -195,9 +195,10 @@ def _change_text(change: Change) -> str:
         lines.append(f"      # {printable(change.note)}")
     if change.action == ORPHAN:
         lines.append(f"      # {ORPHAN_REMARK}")
-    width = max((len(printable(field.field)) for field in change.fields), default=0)
-    for field in change.fields:
-        lines += _field_text(change.action, field, width)
+    if change.fields:  # most changes of a big plan (orphans, no-ops) have none
+        width = max(len(printable(field.field)) for field in change.fields)
+        for field in change.fields:
+            lines += _field_text(change.action, field, width)
     return "\n".join(lines) + ("\n" if change.action != NOOP else "")
 
 
