@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,34 @@ def test_load_plan_apply_and_read_the_results(emulator: EmulatorHandle, trunks_f
         remote = client.list_trunks()
     refreshed = trunksync.make_plan(desired, state, remote=remote)
     assert [c.action for c in refreshed.changes] == ["noop"] * 3
+
+
+def test_apply_asks_for_the_list_once_the_lock_is_held_and_only_once(
+    emulator: EmulatorHandle, trunks_file: Path
+) -> None:
+    # The list is asked for as soon as the lock is held (it overlaps the state's
+    # load), never before; a run with no intents to resolve plans with that list.
+    desired = trunksync.load_desired(trunks_file, env=SECRET_ENV)
+    backend = trunksync.open_state("state/trunks.json")
+    real_lock = backend.lock
+    lists_when_locked: list[int] = []
+
+    def observed_lock(**options: Any) -> Any:
+        on_locked = options.pop("on_locked")
+
+        def locked() -> None:
+            lists_when_locked.append(emulator.stats()["list_calls"])
+            on_locked()
+
+        return real_lock(on_locked=locked, **options)
+
+    backend.lock = observed_lock  # type: ignore[method-assign]
+    before = emulator.stats()["list_calls"]
+    with trunksync.connect(emulator.url, API_KEY) as client:
+        report = trunksync.apply_plan(desired, backend, client)
+    assert report.counts["created"] == 3
+    assert lists_when_locked == [before]
+    assert emulator.stats()["list_calls"] == before + 1
 
 
 def test_a_set_cancel_token_sends_nothing(emulator: EmulatorHandle, trunks_file: Path) -> None:
@@ -149,7 +177,9 @@ class MemoryBackend:
         yield Locked()
         backend.events.append("unlock")
 
-    def lock(self, *, timeout: float, command: str) -> AbstractContextManager[Any]:
+    def lock(
+        self, *, timeout: float, command: str, on_locked: Callable[[], None] | None = None
+    ) -> AbstractContextManager[Any]:
         return self._locked()
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:

@@ -22,13 +22,13 @@ import pytest
 
 from helpers import API_KEY, exotel_trunks, write
 from processes import TRUNKSYNC, emulator_process
-from trunksync.apply import SEND_SLACK, Applier, Committer, Settler
+from trunksync.apply import SEND_SLACK, Applier, Committer, Listing, Settler
 from trunksync.changes import ForgetIntent, RecordIntent, StateChange, apply_changes
 from trunksync.client import OutcomeUnknown
 from trunksync.config import DesiredTrunk
 from trunksync.errors import StateError
 from trunksync.plan import CREATE, Change
-from trunksync.reconcile import RemoteTrunk
+from trunksync.reconcile import ABSENT, ADOPT, RemoteTrunk
 from trunksync.results import CREATED, UNKNOWN, Result
 from trunksync.state import Intent, State, stamp
 
@@ -366,11 +366,40 @@ def test_a_skewed_intent_at_the_start_of_a_run_waits_boundedly() -> None:
         wait=lambda seconds: bool(waited.append(seconds)),
         notice=notices.append,
     )
-    resolutions, changes = settler.resolve_all(locked.state, [])
+    resolutions, changes = settler.resolve_all(locked.state, Listing(NOW, []))
     assert waited == [5.0 + SEND_SLACK]
     assert [r.kind for r in resolutions] == ["absent"]
     assert changes == [ForgetIntent("T00")]
     assert "in the future" in notices[0]
+
+
+def test_a_list_asked_for_before_an_intent_settled_is_asked_for_again() -> None:
+    # The earlier run's create could still land until started_at + SEND_SLACK +
+    # timeout. A list asked for just before that moment but read after it (a big
+    # list, or one asked for while the state loads) proves nothing: it is asked
+    # for again, and this time it shows the trunk, which is adopted, not recreated.
+    locked = FakeLocked()
+    bound = 5.0 + SEND_SLACK
+    started = NOW - timedelta(seconds=bound - 0.5)  # settles half a second after NOW
+    locked.commit([RecordIntent("T00", _intent_at(started))])
+    client = FakeClient(locked)
+    client.trunks.append(RemoteTrunk("ST_late", "T00", "exotel", stamp(started)))
+    clock = SteppingClock()
+    clock.now = NOW + timedelta(seconds=1)  # the answer was read after the deadline
+    waited: list[float] = []
+    settler = Settler(
+        client,  # type: ignore[arg-type]
+        5.0,
+        clock=clock,
+        wait=lambda seconds: bool(waited.append(seconds)),
+    )
+    resolutions, changes = settler.resolve_all(locked.state, Listing(NOW, []))
+    assert waited == []  # nothing left to wait for: the list is only asked for again
+    assert [(r.name, r.kind) for r in resolutions] == [("T00", ADOPT)]
+    assert [type(change).__name__ for change in changes] == ["RecordId"]
+    # A list asked for after the deadline is trusted as it is.
+    resolutions, _ = settler.resolve_all(locked.state, Listing(NOW + timedelta(seconds=1), []))
+    assert [(r.name, r.kind) for r in resolutions] == [("T00", ABSENT)]
 
 
 def test_an_unreadable_intent_time_is_a_state_error() -> None:

@@ -22,7 +22,9 @@ from trunksync.defaults import DEFAULT_API_URL, DEFAULT_PARALLELISM, DEFAULT_STA
 from trunksync.errors import TrunksyncError, did_you_mean
 
 if TYPE_CHECKING:
-    from trunksync.apply import Clock, Notice, Report, Wait
+    from concurrent.futures import Future
+
+    from trunksync.apply import Clock, Listing, Notice, Report, Settler, Wait
     from trunksync.backends.base import BackendIdentity, HistoryEntry, LockedState, StateBackend
     from trunksync.client import PlatformClient
     from trunksync.config import Desired
@@ -295,7 +297,20 @@ def apply_plan(
     if saved is not None:
         planfile.check_backend(saved, backend.identity().to_json())
         max_deactivate_share, force = saved.safety
-    with backend.lock(timeout=lock_timeout, command="trunksync apply") as locked:
+    settler = Settler(
+        client,
+        timeout,
+        cancel=cancel,
+        clock=clock or now_utc,
+        wait=wait,
+        notice=on_notice or _ignore,
+    )
+    with (
+        _ListAhead(settler) as first_list,
+        backend.lock(
+            timeout=lock_timeout, command="trunksync apply", on_locked=first_list.start
+        ) as locked,
+    ):
         if saved is not None:
             planfile.check_context(
                 saved,
@@ -306,22 +321,17 @@ def apply_plan(
             options = saved.options
         else:
             options = make_options(desired, locked.state, targets, replace, prune)
-        settler = Settler(
-            client,
-            timeout,
-            cancel=cancel,
-            clock=clock or now_utc,
-            wait=wait,
-            notice=on_notice or _ignore,
-        )
-        resolutions = _resolve_earlier(locked, client, settler)
+        had_intents = bool(locked.state.intents)
+        resolutions = _resolve_earlier(locked, settler, first_list.result)
         for resolution in resolutions:
             if on_resolution is not None:
                 on_resolution(resolution)
+        # Resolving may have waited and recorded trunks: then the plan needs a list
+        # asked for after that, not the first one.
         the_plan = make_plan(
             desired,
             locked.state,
-            remote=client.list_trunks(),
+            remote=client.list_trunks() if had_intents else first_list.result().trunks,
             options=options,
             max_deactivate_share=max_deactivate_share,
             force=force,
@@ -346,14 +356,46 @@ def apply_plan(
         return ApplyReport(the_plan, resolutions, results, applier.interrupted)
 
 
-def _resolve_earlier(locked: LockedState, client: PlatformClient, settler: Any) -> list[Resolution]:
+def _resolve_earlier(
+    locked: LockedState, settler: Settler, first_list: Callable[[], Listing]
+) -> list[Resolution]:
     """Resolve the intents a previous run left, and record what the list says."""
     if not locked.state.intents:
         return []
-    resolutions, changes = settler.resolve_all(locked.state, client.list_trunks())
+    resolutions, changes = settler.resolve_all(locked.state, first_list())
     if changes:
         locked.commit(changes)
     return list(resolutions)
+
+
+class _ListAhead:
+    """The run's first `GET /sip/list`, asked for in a thread as soon as the lock is
+    held: the platform answers while the state is read (for a big state, about as
+    long as the list takes). Not before the lock: another run could create between
+    the list and the state this run sees. Leaving the block waits for the request,
+    which the client's deadline bounds and its cancel token stops."""
+
+    def __init__(self, settler: Settler) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._settler = settler
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="trunksync-list")
+        self._listing: Future[Listing] | None = None
+
+    def __enter__(self) -> _ListAhead:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def start(self) -> None:
+        self._listing = self._pool.submit(self._settler.listing)
+
+    def result(self) -> Listing:
+        if self._listing is None:  # a backend that never called `on_locked`
+            self.start()
+        assert self._listing is not None
+        return self._listing.result()
 
 
 def _where(backend: StateBackend) -> BackendIdentity:

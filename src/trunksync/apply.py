@@ -81,6 +81,15 @@ def _ignore(_: str) -> None:
     return None
 
 
+class Listing(NamedTuple):
+    """The platform's list, and the time on the settler's clock just before it was
+    asked for: it shows every create that had finished by `asked_at`, and proves
+    nothing about one still in flight then (however late the answer was read)."""
+
+    asked_at: datetime
+    trunks: list[RemoteTrunk]
+
+
 class Outcome(NamedTuple):
     """What one change of the plan came to: a result to report (None: not started)
     and the state changes that must be durable before it is reported."""
@@ -134,6 +143,16 @@ class Settler:
             return bound
         return max(0.0, remaining)
 
+    def listing(self) -> Listing:
+        """The platform's list, stamped with the time it was asked for."""
+        asked_at = self._clock()
+        return Listing(asked_at, self._client.list_trunks())
+
+    def settled_by(self, name: str, intent: Intent, moment: datetime) -> bool:
+        """Whether a request sent for `intent` had surely ended at `moment`."""
+        started = intent_started(name, intent)
+        return (moment - started).total_seconds() >= self._timeout + SEND_SLACK
+
     def wait(self, seconds: float) -> bool:
         """Wait up to `seconds`; False when the run was cancelled meanwhile."""
         if seconds <= 0:
@@ -155,25 +174,29 @@ class Settler:
         return resolve_intent(name, intent, self._client.list_trunks(), known())
 
     def resolve_all(
-        self, state: State, remote: list[RemoteTrunk]
+        self, state: State, listing: Listing
     ) -> tuple[list[Resolution], list[StateChange]]:
         """Every intent of `state` (start of a run) and the changes that record them.
 
-        An intent that is absent but whose request may still be in flight is
-        looked up again once it cannot be; if the run is cancelled meanwhile,
-        absent intents are kept (the next run resolves them)."""
+        An intent absent from `listing` counts as absent only if its request had
+        surely ended when the list was asked for (not when it was read: the list
+        may be read after the deadline yet show the platform from before it).
+        Otherwise it is looked up again once it cannot be in flight; if the run is
+        cancelled meanwhile, absent intents are kept (the next run resolves them)."""
         intents = dict(state.intents)
         known = state.known_ids()
-        resolutions = [resolve_intent(n, i, remote, known) for n, i in intents.items()]
-        pending = [
-            self.settle_wait(r.name, intents[r.name]) for r in resolutions if r.kind == ABSENT
+        resolutions = [resolve_intent(n, i, listing.trunks, known) for n, i in intents.items()]
+        unsettled = [
+            r.name
+            for r in resolutions
+            if r.kind == ABSENT and not self.settled_by(r.name, intents[r.name], listing.asked_at)
         ]
-        if pending and max(pending) > 0:
-            if not self.wait(max(pending)):
+        if unsettled:
+            if not self.wait(max(self.settle_wait(n, intents[n]) for n in unsettled)):
                 return resolutions, _changes_for(
                     [r for r in resolutions if r.kind != ABSENT], intents
                 )
-            fresh = self._client.list_trunks()
+            fresh = self.listing().trunks
             resolutions = [resolve_intent(n, i, fresh, known) for n, i in intents.items()]
         return resolutions, _changes_for(resolutions, intents)
 

@@ -9,7 +9,7 @@ never write again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, Protocol
 
@@ -73,8 +73,13 @@ class StateBackend(Protocol):
         """A snapshot for reading (a crash's journal replayed in memory, nothing written)."""
         ...
 
-    def lock(self, *, timeout: float, command: str) -> AbstractContextManager[LockedState]:
-        """Hold the lock (waiting up to `timeout` s, then LockError naming the holder)."""
+    def lock(
+        self, *, timeout: float, command: str, on_locked: Callable[[], None] | None = None
+    ) -> AbstractContextManager[LockedState]:
+        """Hold the lock (waiting up to `timeout` s, then LockError naming the holder).
+
+        `on_locked` is called once the lock is held, before the state is read: apply
+        asks the platform for its list then, so the two overlap."""
         ...
 
     def history(self, limit: int = 50) -> list[HistoryEntry]: ...

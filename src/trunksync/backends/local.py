@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from trunksync.backends import filejournal
@@ -98,8 +98,12 @@ class LocalBackend:
         return self._store.load()
 
     @contextlib.contextmanager
-    def lock(self, *, timeout: float, command: str) -> Iterator[_LockedFile]:
+    def lock(
+        self, *, timeout: float, command: str, on_locked: Callable[[], None] | None = None
+    ) -> Iterator[_LockedFile]:
         with self._store.locked(timeout, command):
+            if on_locked is not None:
+                on_locked()
             existed = self._store.exists()
             locked = _LockedFile(self._store, self._store.load(), existed)
             self._holding = True

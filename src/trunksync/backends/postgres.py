@@ -29,7 +29,7 @@ import re
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -284,11 +284,15 @@ class PostgresBackend:
     # -- the lock ------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, *, timeout: float, command: str) -> Iterator[LockedPgState]:
+    def lock(
+        self, *, timeout: float, command: str, on_locked: Callable[[], None] | None = None
+    ) -> Iterator[LockedPgState]:
         conn = self.connect()
         try:
             self._acquire(conn, timeout, command)
             try:
+                if on_locked is not None:
+                    on_locked()
                 with _errors_as_state_errors(self), conn.transaction():
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     state, moved_to, existed = self._read(conn)
