@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from trunksync.errors import LockError, StateError
+from trunksync.sanitize import has_unsafe_chars, printable
 from trunksync.state import (
     FORMAT_VERSION,
     Intent,
@@ -513,6 +514,28 @@ def test_names_with_control_characters_and_bad_retired_ids_are_refused() -> None
         with pytest.raises(StateError) as caught:
             parse_state(json.dumps(data).encode(), Path("s.json"))
         assert "\x1b" not in str(caught.value) and "\r" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["Evil\x1b[2J", "a\u202eb", "line\u2028break", "del\x7f", "c1\x85", "nul\x00"]
+)
+def test_a_name_with_a_control_or_bidi_character_is_named_escaped(name: str) -> None:
+    # Checked by pydantic's pattern engine, with the rule of sanitize.printable.
+    base = json.loads(_valid_bytes())
+    base["trunks"] = {name: base["trunks"]["Exotel India"]}
+    with pytest.raises(StateError) as caught:
+        parse_state(json.dumps(base).encode(), Path("s.json"))
+    assert "a name that holds a control or bidi character" in str(caught.value)
+    assert f"trunks.{printable(name)}.[key]" in str(caught.value)
+    assert not has_unsafe_chars(str(caught.value))
+
+
+def test_names_in_any_script_are_plain() -> None:
+    base = json.loads(_valid_bytes())
+    base["trunks"] = {"Mumbai é 漢字 🙂": base["trunks"]["Exotel India"]}
+    assert list(parse_state(json.dumps(base).encode(), Path("s.json")).trunks) == [
+        "Mumbai é 漢字 🙂"
+    ]
 
 
 def test_intent_replaces_must_be_a_trunk_id() -> None:

@@ -35,6 +35,10 @@ def is_unsafe_char(char: str) -> bool:
 
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff" + "".join(sorted(BIDI)) + "]")
+# The same rule for pydantic's pattern engine (the state file): text with none of
+# those characters. Surrogates are left out: pydantic's JSON parser refuses a lone
+# one before any pattern runs, and its engine cannot be handed one.
+PLAIN_PATTERN = "^[^\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(sorted(BIDI)) + "]*$"
 
 
 def has_unsafe_chars(text: str) -> bool:

@@ -45,7 +45,7 @@ from pydantic_core import ErrorDetails
 from trunksync.errors import LockError, StateError
 from trunksync.ids import TRUNK_ID_PATTERN, TRUNK_ID_RULE, TRUNK_TYPE_PATTERN, TRUNK_TYPE_RULE
 from trunksync.runner import ci_run_url, host_name, user_name
-from trunksync.sanitize import has_unsafe_chars, printable
+from trunksync.sanitize import PLAIN_PATTERN, has_unsafe_chars, printable
 
 FORMAT_VERSION = 1
 DEFAULT_PATH = Path("state/trunks.json")
@@ -54,23 +54,18 @@ DEFAULT_PATH = Path("state/trunks.json")
 # state accepts any bounded, plain type name. A NewType so that a value from the
 # YAML (a plain str) is passed in deliberately.
 TrunkTypeName = NewType("TrunkTypeName", str)
-# Ids and types are checked by pydantic's own pattern engine, not by a Python
-# validator: 20,000 Python calls fewer (~80 ms) when a 10,000-trunk state loads.
+# Ids, types and names are checked by pydantic's own pattern engine, not by a Python
+# validator: 30,000 Python calls fewer when a 10,000-trunk state loads.
 # Its message is turned back into these words (see `_error_text`).
 _PATTERN_RULES = {
     TRUNK_ID_PATTERN: f"not a trunk id ({TRUNK_ID_RULE})",
     TRUNK_TYPE_PATTERN: f"not a trunk type ({TRUNK_TYPE_RULE})",
+    PLAIN_PATTERN: "a name that holds a control or bidi character",
 }
 
 
 def _check_time(value: str) -> str:
     parse_time(value)  # raises ValueError, which pydantic reports with the field's path
-    return value
-
-
-def _check_name(value: str) -> str:
-    if has_unsafe_chars(value):
-        raise ValueError(f"name {printable(value)!r} holds a control or bidi character")
     return value
 
 
@@ -86,7 +81,7 @@ def parse_time(text: str) -> datetime:
 TrunkId = Annotated[str, StringConstraints(pattern=TRUNK_ID_PATTERN)]
 TrunkType = Annotated[TrunkTypeName, StringConstraints(pattern=TRUNK_TYPE_PATTERN)]
 Timestamp = Annotated[str, AfterValidator(_check_time)]
-Name = Annotated[str, AfterValidator(_check_name)]
+Name = Annotated[str, StringConstraints(pattern=PLAIN_PATTERN)]
 
 
 class _Record(BaseModel):
