@@ -242,6 +242,38 @@ def test_newer_format_version_says_upgrade(tmp_path: Path, extra: dict[str, obje
     assert store.path.read_bytes() == raw
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000  # past the JSON parser's recursion limit
+
+
+def test_a_deeply_nested_state_is_one_state_error(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    raw = b'{"format_version": ' + DEEP + b"}"
+    store.path.write_bytes(raw)
+    with pytest.raises(StateError, match="corrupt or not a trunksync state"):
+        store.load()
+    assert store.path.read_bytes() == raw
+
+
+def test_a_deeply_nested_backup_is_ignored_like_any_unreadable_one(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.save(State.new())
+    store.backup_path.write_bytes(DEEP)
+    assert store.load().serial == 1
+
+
+def test_deeply_nested_lock_info_names_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "trunks.json"
+    holder = StateStore(path)
+    with holder.locked(command="trunksync apply"):
+        holder.lock_info_path.write_bytes(DEEP)
+        with (
+            pytest.raises(LockError, match="locked by another process"),
+            StateStore(path).locked(timeout=0),
+        ):
+            pytest.fail("the lock was acquired twice")
+
+
 def test_parse_state_accepts_valid_bytes() -> None:
     parsed = parse_state(_valid_bytes(), Path("x.json"))
     assert parsed.serial == 3

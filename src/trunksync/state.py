@@ -380,7 +380,7 @@ class StateStore:
             if info.get("ci_run"):
                 holder += f", CI run {info['ci_run']}"
             holder = printable(holder)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             holder = "another process"
         waited = f" after waiting {timeout:g}s" if timeout else ""
         return (
@@ -418,10 +418,7 @@ def peek_lineage(raw: bytes) -> str | None:
     state, which the backup check then ignores as it always did."""
     match = _LINEAGE_LINE.search(raw)
     if match is None:
-        try:
-            data = json.loads(raw)  # a hand-formatted file: parse it whole
-        except ValueError:
-            return None
+        data = _json_or_none(raw)  # a hand-formatted file: parse it whole
         lineage = data.get("lineage") if isinstance(data, dict) else None
         return lineage if isinstance(lineage, str) else None
     try:
@@ -465,11 +462,17 @@ def _error_text(error: ErrorDetails) -> str:
 
 
 def _peek_format_version(raw: bytes) -> Any:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
+    data = _json_or_none(raw)
     return data.get("format_version") if isinstance(data, dict) else None
+
+
+def _json_or_none(raw: bytes) -> Any:
+    """`raw` parsed, or None when it is not JSON: deeply nested arrays in a hand-broken
+    file make the parser raise RecursionError, which must not become a traceback."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _newer_message(path: Path, version: int) -> str:

@@ -125,7 +125,8 @@ def _decode(payload: bytes, path: Path, offset: int) -> JournalRecord:
         record = JournalRecord(
             str(data["lineage"]), data["serial"], str(data["time"]), str(data["actor"]), changes
         )
-    except (ValueError, KeyError, TypeError, ValidationError):
+    # RecursionError: a checksummed but deeply nested payload (hand-made) is corrupt too.
+    except (ValueError, KeyError, TypeError, ValidationError, RecursionError):
         raise _corrupt(path, offset, "its content is not a state change") from None
     if not isinstance(record.serial, int) or record.serial < 1:
         raise _corrupt(path, offset, "its serial is not a positive number")
@@ -383,5 +384,5 @@ def _history_entry(line: bytes) -> HistoryEntry | None:
             printable(str(data["actor"])),
             printable(str(data["summary"])),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None  # a line torn by a crash, or not ours: history is informative only
