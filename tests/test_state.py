@@ -149,6 +149,22 @@ def test_first_write_of_an_instance_keeps_previous_version_as_backup(tmp_path: P
     assert "y" in json.loads(path.read_bytes())["trunks"]
 
 
+def test_each_locked_run_of_one_instance_backs_up_the_file_from_before_it(
+    tmp_path: Path,
+) -> None:
+    """An API user keeps one backend for many runs; each run gets its own backup."""
+    store = _store(tmp_path)
+    current = store.load()
+    for run in range(3):
+        with store.locked():
+            store.save(current)  # serial run + 1
+            store.save(current)  # a second write of the run keeps the run's backup
+        if run == 0:
+            assert not store.backup_path.exists()  # there was no file before run 0
+        else:
+            assert json.loads(store.backup_path.read_bytes())["serial"] == 2 * run
+
+
 def test_save_leaves_no_temp_files(tmp_path: Path) -> None:
     store = _store(tmp_path)
     current = store.load()

@@ -345,6 +345,9 @@ class StateStore:
             raise LockError(self._lock_message(timeout)) from None
         except OSError as error:
             raise StateError(f"cannot lock the state {self.path}: {_reason(error)}") from None
+        # One backup per locked run, not per object: a Python API user keeps one
+        # backend for many runs, and the backup must hold the file from before each.
+        self._backed_up = False
         try:
             self._write_lock_info(command)
             filejournal.fold_pending(self, command)
