@@ -4,6 +4,9 @@ lengths, a state file replaced under a crash's journal, readers racing a fold.""
 from __future__ import annotations
 
 import hashlib
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,34 @@ def _commit(backend: LocalBackend, *batches: list[StateChange]) -> None:
             locked.commit(batch)
 
 
+CRASHER = """
+import os, sys
+from pathlib import Path
+from trunksync.backends.local import LocalBackend
+from trunksync.changes import ForgetIntent, RecordId, RecordIntent
+from trunksync.state import Intent
+
+intent = Intent(trunk_type="exotel", request_fingerprint="f", started_at="2024-01-15T10:00:00Z")
+locked = LocalBackend(Path(sys.argv[1])).lock(timeout=0, command="crasher").__enter__()
+for step in sys.argv[2:]:  # one commit each: intent:NAME, id:NAME (ST_NAME), forget:NAME
+    kind, name = step.split(":")
+    if kind == "intent":
+        locked.commit([RecordIntent(name, intent)])
+    elif kind == "id":
+        locked.commit([RecordId(name, intent.record("ST_" + name, "2024-01-15T10:00:01Z"))])
+    else:
+        locked.commit([ForgetIntent(name)])
+os._exit(137)  # as kill -9: no fold, the journal stays
+"""
+
+
+def _crash(backend: LocalBackend, *steps: str) -> bytes:
+    """A real process commits `steps` to the journal and dies; the journal it left."""
+    run = subprocess.run([sys.executable, "-c", CRASHER, str(backend.path), *steps], check=False)
+    assert run.returncode == 137
+    return _journal(backend).read_bytes()
+
+
 # --- deep JSON --------------------------------------------------------------------------------
 
 
@@ -62,3 +93,32 @@ def test_a_deeply_nested_history_line_is_skipped(tmp_path: Path) -> None:
     history = backend.path.with_name("trunks.json.history")
     history.write_bytes(history.read_bytes() + DEEP + b"\n")
     assert [entry.serial for entry in backend.history()] == [1]
+
+
+# --- damaged lengths --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_length_pointing_past_later_records_is_refused_not_taken_for_a_torn_tail(
+    tmp_path: Path, which: int
+) -> None:
+    backend = _backend(tmp_path)
+    _commit(backend, _create("Base", "ST_base"))
+    journal = _crash(backend, "intent:a", "id:a", "intent:b", "id:b", "forget:b")
+    headers = [match.start() for match in re.finditer(rb"TSJ1 ", journal)]
+    at = headers[which] + len(b"TSJ1 ")
+    damaged = journal[:at] + b"9" + journal[at:]  # 10 to 20 times its real length
+    _journal(backend).write_bytes(damaged)
+    with pytest.raises(StateError, match=r"corrupt at byte \d+ \(its length points past"):
+        backend.load()
+    with pytest.raises(StateError, match="corrupt"), backend.lock(timeout=0, command="x"):
+        pytest.fail("a damaged journal was accepted")
+    assert _journal(backend).read_bytes() == damaged
+
+
+def test_a_last_record_cut_short_is_still_a_torn_tail(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    journal = _crash(backend, "intent:a", "id:a", "intent:b")
+    _journal(backend).write_bytes(journal[:-2])  # its header whole, its line break lost
+    state = backend.load()
+    assert (set(state.trunks), set(state.intents), state.serial) == ({"a"}, set(), 2)

@@ -11,10 +11,11 @@ A record is a header line and a payload line:
     TSJ1 <payload length> <sha256 of the payload, hex>\\n
     {"actor": ..., "changes": [...], "lineage": ..., "serial": N, "time": ...}\\n
 
-Reading: a torn LAST record (short, or its checksum does not match, with
-nothing after it) is dropped: the write-ahead rule means nothing was sent on
-its strength. Anything else wrong (a bad record followed by more, a lineage
-that is not the state's, a gap in the serials) is refused, changing nothing.
+Reading: a torn LAST record (short, with no line break after its header, or
+its checksum does not match, with nothing after it) is dropped: the write-ahead
+rule means nothing was sent on its strength. Anything else wrong (a bad record
+followed by more, a length pointing past sound records, a lineage that is not
+the state's, a gap in the serials) is refused, changing nothing.
 Records whose serial the file already has were folded before (a fold that
 crashed before it removed the journal) and are skipped: folding twice is harmless.
 """
@@ -104,6 +105,11 @@ def scan(data: bytes, path: Path) -> Scan:
         start = header_end + 1
         end = start + int(header[1])
         if end + 1 > len(data):
+            if data.find(b"\n", start) >= 0:
+                # A payload is one line, and the last byte a torn write loses is its
+                # line break: one after the header means more was written after this
+                # record, so its length is damaged; dropping it would drop them too.
+                raise _corrupt(path, offset, "its length points past the end of the journal")
             return Scan(records, len(data) - offset)  # the payload cut short
         payload = data[start:end]
         sound = data[end : end + 1] == b"\n" and (
