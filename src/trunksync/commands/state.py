@@ -81,7 +81,8 @@ def rm(name: str, state_spec: str, lock_timeout: float) -> None:
         record = _record(locked.state, name, state_spec)
         locked.commit([ForgetTrunk(name, record.trunk_id)])
     click.echo(
-        f'Removed "{printable(name)}" ({record.trunk_type}) {record.trunk_id} from {state_spec}.'
+        f'Removed "{printable(name)}" ({record.trunk_type}) {record.trunk_id} '
+        f"from {_shown(state_spec)}."
     )
     click.echo(f"The trunk was not deactivated: {record.trunk_id} still exists on the platform.")
     _backup_line(backend, state_spec)
@@ -117,12 +118,14 @@ def mv(old: str, new: str, state_spec: str, lock_timeout: float) -> None:
         record = _record(current, old, state_spec)
         if new in current.trunks:
             raise TrunksyncError(
-                f"{printable(new)!r} is already in {state_spec} ({current.trunks[new].trunk_id}); "
+                f"{printable(new)!r} is already in {_shown(state_spec)} "
+                f"({current.trunks[new].trunk_id}); "
                 f"remove it first with 'trunksync state rm' if it should go; nothing was changed"
             )
         locked.commit([ForgetTrunk(old, record.trunk_id), RecordId(new, record)])
     click.echo(
-        f'Moved "{printable(old)}" to "{printable(new)}" ({record.trunk_id}) in {state_spec}.'
+        f'Moved "{printable(old)}" to "{printable(new)}" ({record.trunk_id}) '
+        f"in {_shown(state_spec)}."
     )
     click.echo("Nothing changed on the platform; the trunk keeps its id and its name there.")
     _backup_line(backend, state_spec)
@@ -190,8 +193,16 @@ def _existing(state_spec: str) -> StateBackend:
 
     backend = api.open_state(state_spec)
     if not backend.exists():
-        raise TrunksyncError(f"no state at {state_spec} (pass --state to choose another)")
+        raise TrunksyncError(f"no state at {_shown(state_spec)} (pass --state to choose another)")
     return backend
+
+
+def _shown(state_spec: str) -> str:
+    """The spec as it may be printed: a URL's password (user:pw@ or ?password=) never is."""
+    from trunksync import api
+    from trunksync.sanitize import printable
+
+    return printable(api.spec_without_password(state_spec))
 
 
 def _backup_line(backend: StateBackend, state_spec: str) -> None:
@@ -210,7 +221,9 @@ def _record(current: State, name: str, state_spec: str) -> TrunkRecord:
     trunks = current.trunks
     if name not in trunks:
         hint = did_you_mean(name, trunks)
-        raise TrunksyncError(f"no trunk named {printable(name)!r} in {state_spec}{printable(hint)}")
+        raise TrunksyncError(
+            f"no trunk named {printable(name)!r} in {_shown(state_spec)}{printable(hint)}"
+        )
     return trunks[name]
 
 
