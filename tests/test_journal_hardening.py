@@ -122,3 +122,37 @@ def test_a_last_record_cut_short_is_still_a_torn_tail(tmp_path: Path) -> None:
     _journal(backend).write_bytes(journal[:-2])  # its header whole, its line break lost
     state = backend.load()
     assert (set(state.trunks), set(state.intents), state.serial) == ({"a"}, set(), 2)
+
+
+# --- a first run killed inside its first append -----------------------------------------------
+
+
+def test_a_journal_with_no_sound_record_and_no_file_is_no_state(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    journal = _crash(backend, "intent:a")
+    _journal(backend).write_bytes(journal[: len(journal) // 2])  # its only record torn
+    assert not backend.exists()  # a saved plan says "no state", as apply will find
+    assert (backend.load().serial, backend.load().trunks, backend.load().intents) == (0, {}, {})
+    with backend.lock(timeout=0, command="next") as locked:
+        assert not locked.existed
+        assert not _journal(backend).exists()  # dropped: it recorded nothing
+    assert not backend.exists()
+
+
+def test_a_first_run_journal_with_a_sound_record_is_a_state(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    _crash(backend, "intent:a")
+    assert backend.exists()
+    assert set(backend.load().intents) == {"a"}
+    assert backend.load().lineage == backend.load().lineage
+
+
+def test_a_damaged_journal_with_no_file_counts_as_a_state_so_reading_it_fails(
+    tmp_path: Path,
+) -> None:
+    backend = _backend(tmp_path)
+    journal = _crash(backend, "intent:a", "intent:b")
+    _journal(backend).write_bytes(b"XXXX" + journal[4:])
+    assert backend.exists()
+    with pytest.raises(StateError, match="corrupt"):
+        backend.load()

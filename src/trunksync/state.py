@@ -264,8 +264,14 @@ class StateStore:
         self._backed_up = False
 
     def exists(self) -> bool:
-        """Whether a state exists: the file, or a journal a crash left before the first fold."""
-        return self.real_path.exists() or self.journal_path.exists()
+        """Whether a state exists: the file, or a journal a crash left before the first fold.
+
+        A journal with no sound record (a first run killed inside its first append)
+        recorded nothing: no state yet, as every reader and the next writer agree.
+        """
+        from trunksync.backends import filejournal
+
+        return self.real_path.exists() or filejournal.holds_records(self.journal_path)
 
     def load(self) -> State:
         """The state (a crash's journal replayed in memory), or a new empty one.

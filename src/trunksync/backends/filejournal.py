@@ -160,6 +160,17 @@ def read_journal(path: Path) -> Scan:
     return scan(data, path)
 
 
+def holds_records(path: Path) -> bool:
+    """Whether a journal exists and holds a sound record; a damaged one counts as
+    holding some, so that reading the state reports the damage."""
+    if not path.exists():
+        return False
+    try:
+        return bool(read_journal(path).records)
+    except StateError:
+        return True
+
+
 def replay(base: State | None, records: Sequence[JournalRecord], path: Path) -> tuple[State, int]:
     """`base` (None: no file yet) with the journal's unfolded records applied, in
     memory; and how many records that was. Refuses a foreign lineage or a gap."""
