@@ -431,7 +431,7 @@ def test_parse_url_takes_out_workspace_and_schema_and_keeps_libpq_settings() -> 
     target = parse_url(
         "postgresql://u:p%40ss@db.example:6543/trunks?sslmode=require&workspace=prod&schema=t_s"
     )
-    assert (target.workspace, target.schema, target.password) == ("prod", "t_s", "p@ss")
+    assert (target.workspace, target.schema, target.secrets) == ("prod", "t_s", ("p@ss",))
     assert "workspace" not in target.conninfo and "schema" not in target.conninfo
     assert "sslmode=require" in target.conninfo and "connect_timeout=10" in target.conninfo
     assert PostgresBackend(target).identity() == BackendIdentity(

@@ -4,11 +4,16 @@ session, `state migrate` interrupted at any step, history without the lock."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner, Result
 
+from helpers import API_KEY, exotel_trunks, write
 from pg_cluster import PgCluster
-from trunksync.backends.postgres import PostgresBackend
+from trunksync.api import spec_without_password
+from trunksync.backends.postgres import PostgresBackend, parse_url
 from trunksync.changes import RecordId
 from trunksync.cli import cli
 from trunksync.state import TrunkRecord
@@ -55,3 +60,58 @@ def test_state_rm_and_mv_never_print_the_urls_password(pg_cluster: PgCluster, pg
     assert "postgres@127.0.0.1" in results["rm"].stdout  # still says which state
     leaks = {k: r.stdout + r.stderr for k, r in results.items() if PASSWORD in r.stdout + r.stderr}
     assert leaks == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "recorded"),
+    [
+        (
+            "postgresql://u:secret@[::1]:5432/db?workspace=prod",
+            "postgresql://u@[::1]:5432/db?workspace=prod",
+        ),
+        ("postgresql://u:pw@h1:5432,h2:5433/db", "postgresql://u@h1:5432,h2:5433/db"),
+        (
+            "postgresql://u:p%40ss@h/db?password=x&sslmode=require&sslpassword=y",
+            "postgresql://u@h/db?sslmode=require",
+        ),
+        (
+            "postgresql://h/db?application_name=a+b%20c&sslmode=require",
+            "postgresql://h/db?application_name=a+b%20c&sslmode=require",
+        ),
+        ("postgresql://:pw@h/db", "postgresql://h/db"),
+        ("postgresql:///db", "postgresql:///db"),
+        ("state/trunks.json", "state/trunks.json"),
+    ],
+)
+def test_a_recorded_spec_has_no_secret_and_names_the_same_state(url: str, recorded: str) -> None:
+    assert spec_without_password(url) == recorded
+    if url.startswith("postgresql"):
+        assert (
+            PostgresBackend.from_url(recorded).identity()
+            == PostgresBackend.from_url(url).identity()
+        )
+
+
+def test_every_secret_of_a_url_is_scrubbed_from_errors() -> None:
+    target = parse_url("postgresql://u:p%40ss@h/db?password=q%26w&sslpassword=ssl-secret")
+    assert target.secrets == ("p@ss", "q&w", "ssl-secret")
+    assert "password=q%26w" in target.conninfo  # libpq still gets it, as written
+
+
+def test_plan_out_records_neither_a_query_password_nor_fails_on_several_hosts(
+    tmp_path: Path, pg_cluster: PgCluster, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(write(tmp_path / "trunks.yaml", exotel_trunks(1)).parent)
+    monkeypatch.setenv("TRUNKSYNC_API_KEY", API_KEY)
+    dbname = pg_url.rsplit("/", 1)[1]
+    port = pg_cluster.port
+    urls = {
+        "query": f"{pg_url}?password={PASSWORD}&sslpassword={PASSWORD}x&workspace=prod",
+        "hosts": f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port},127.0.0.1:{port}/{dbname}",
+    }
+    for kind, url in urls.items():
+        planned = run("plan", "--state", url, "--out", f"{kind}.json")
+        assert planned.exit_code == 0, planned.output
+        saved = (tmp_path / f"{kind}.json").read_text()
+        assert PASSWORD not in saved + planned.stdout + planned.stderr
+        assert json.loads(saved)["state"]["spec"] == spec_without_password(url)

@@ -243,19 +243,14 @@ def load_plan(path: str | Path, api_key: str | None = None) -> SavedPlan:
 
 
 def spec_without_password(spec: str) -> str:
-    """A state spec safe to record: a URL loses its password (libpq finds it again)."""
-    from urllib.parse import urlsplit, urlunsplit
+    """A state spec safe to record and print: a URL loses its password (user:pw@ and
+    ?password=/sslpassword=; libpq finds it again in PGPASSWORD or ~/.pgpass), the rest
+    of it kept as written (several hosts, an IPv6 host)."""
+    from trunksync.backends.pg_url import without_password
 
     if "://" not in spec:
         return spec
-    parts = urlsplit(spec)
-    if parts.password is None:
-        return spec
-    host = parts.hostname or ""
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return without_password(spec)
 
 
 # --- applying ------------------------------------------------------------------------

@@ -27,12 +27,12 @@ import json
 import os
 import re
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from trunksync.backends import pg_url
 from trunksync.backends.base import BackendIdentity, HistoryEntry
 from trunksync.backends.pg_schema import CURRENT_VERSION, advisory_key, migrate
 from trunksync.changes import (
@@ -79,15 +79,16 @@ class PgTarget(NamedTuple):
     conninfo: str  # the URL without workspace/schema (may hold a password: never print it)
     workspace: str
     schema: str
-    password: str | None
+    secrets: tuple[str, ...]  # its password and sslpassword, decoded: scrubbed from errors
 
 
 def parse_url(url: str) -> PgTarget:
     """Split a state URL into libpq's part and trunksync's (workspace, schema)."""
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    ours = {key: value for key, value in query if key in ("workspace", "schema")}
-    theirs = [(key, value) for key, value in query if key not in ("workspace", "schema")]
+    parts = pg_url.split(url)
+    query = pg_url.query_items(parts.query)
+    ours = {key: value for key, value, _ in query if key in ("workspace", "schema")}
+    # libpq's items are passed on as written, not decoded and encoded again.
+    theirs = [(key, raw) for key, _, raw in query if key not in ("workspace", "schema")]
     workspace = ours.get("workspace", DEFAULT_WORKSPACE)
     schema = ours.get("schema", DEFAULT_SCHEMA)
     if not _WORKSPACE_RULE.fullmatch(workspace):
@@ -103,10 +104,9 @@ def parse_url(url: str) -> PgTarget:
     if not any(key == "connect_timeout" for key, _ in theirs) and not os.environ.get(
         "PGCONNECT_TIMEOUT"
     ):
-        theirs.append(("connect_timeout", str(CONNECT_TIMEOUT_S)))
-    conninfo = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(theirs)))
-    password = urllib.parse.unquote(parts.password) if parts.password else None
-    return PgTarget(conninfo, workspace, schema, password)
+        theirs.append(("connect_timeout", f"connect_timeout={CONNECT_TIMEOUT_S}"))
+    conninfo = pg_url.join(parts._replace(query="&".join(raw for _, raw in theirs)))
+    return PgTarget(conninfo, workspace, schema, tuple(pg_url.secrets(url)))
 
 
 def _actor() -> str:
@@ -124,7 +124,7 @@ class PostgresBackend:
                 "pip install 'trunksync[postgres]'"
             )
         self._target = target
-        self._scrubber = Scrubber([target.password] if target.password else [])
+        self._scrubber = Scrubber(target.secrets)
         self._identity = _identity(target)
         # The LockedPgState this object holds right now, if any: `state migrate` marks
         # the source as moved while it holds the source's lock, and a second session
