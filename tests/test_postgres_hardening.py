@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
@@ -115,3 +116,13 @@ def test_plan_out_records_neither_a_query_password_nor_fails_on_several_hosts(
         saved = (tmp_path / f"{kind}.json").read_text()
         assert PASSWORD not in saved + planned.stdout + planned.stderr
         assert json.loads(saved)["state"]["spec"] == spec_without_password(url)
+
+
+def test_sessions_commit_synchronously_whatever_the_database_says(pg_url: str) -> None:
+    dbname = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(parse_url(pg_url).conninfo, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{dbname}" SET synchronous_commit = off')
+    with psycopg.connect(parse_url(pg_url).conninfo) as plain:
+        assert plain.execute("SHOW synchronous_commit").fetchone() == ("off",)
+    with PostgresBackend.from_url(pg_url).connect() as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)

@@ -160,7 +160,11 @@ class PostgresBackend:
             # The server-side keepalives matter for the lock: a runner whose machine
             # vanished (no FIN, no RST) loses its session, and so the lock, within
             # about a minute instead of the kernel's default two hours.
+            # synchronous_commit = on whatever the database or role says: with `off`
+            # (a common tuning) COMMIT returns before the WAL is flushed, and an intent
+            # reported durable, whose create is then sent, could vanish in a crash.
             conn.execute(
+                "SET synchronous_commit = on; "
                 f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}; "
                 "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; "
                 "SET tcp_keepalives_count = 3"
