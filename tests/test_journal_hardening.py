@@ -7,14 +7,16 @@ import hashlib
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from trunksync.backends import filejournal
 from trunksync.backends.local import LocalBackend
 from trunksync.changes import RecordId, RecordIntent, StateChange
 from trunksync.errors import StateError
-from trunksync.state import Intent
+from trunksync.state import READ_ATTEMPTS, Intent, atomic_write
 
 T0 = "2024-01-15T10:00:00.000000Z"
 DEEP = b"[" * 100_000 + b"]" * 100_000  # past the JSON parser's recursion limit
@@ -156,3 +158,79 @@ def test_a_damaged_journal_with_no_file_counts_as_a_state_so_reading_it_fails(
     assert backend.exists()
     with pytest.raises(StateError, match="corrupt"):
         backend.load()
+
+
+# --- readers racing a fold --------------------------------------------------------------------
+
+FOLDER = """
+import sys
+from pathlib import Path
+from trunksync.backends.local import LocalBackend
+with LocalBackend(Path(sys.argv[1])).lock(timeout=0, command="trunksync apply"):
+    pass  # taking the lock folds the pending journal into trunks.json
+"""
+
+
+def _fold_in_another_process(backend: LocalBackend) -> None:
+    subprocess.run([sys.executable, "-c", FOLDER, str(backend.path)], check=True)
+
+
+def _between_the_file_and_the_journal(
+    monkeypatch: pytest.MonkeyPatch, *interleave: Callable[[], object]
+) -> None:
+    """Run `interleave` once, after the reader's first read of the file and before its
+    read of the journal: the window a writer's fold can land in."""
+    original = filejournal.read_journal
+    pending = list(interleave)
+
+    def read_journal(path: Path) -> filejournal.Scan:
+        while pending:
+            pending.pop(0)()
+        return original(path)
+
+    monkeypatch.setattr(filejournal, "read_journal", read_journal)
+
+
+def test_a_reader_racing_a_fold_still_sees_the_folded_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _backend(tmp_path)
+    _commit(backend, _create("Base", "ST_base"))
+    _crash(backend, "intent:a", "id:a")
+    _between_the_file_and_the_journal(monkeypatch, lambda: _fold_in_another_process(backend))
+    state = backend.load()
+    assert not _journal(backend).exists()  # the fold did land in the window
+    assert (state.trunks["a"].trunk_id, state.serial) == ("ST_a", 3)
+
+
+def test_a_reader_racing_a_fold_and_the_next_run_sees_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old file with the next run's journal would look like a foreign pair."""
+    backend = _backend(tmp_path)
+    _commit(backend, _create("Base", "ST_base"))
+    _crash(backend, "intent:a", "id:a")
+    _between_the_file_and_the_journal(
+        monkeypatch, lambda: _fold_in_another_process(backend), lambda: _crash(backend, "id:b")
+    )
+    state = backend.load()
+    assert (sorted(state.trunks), state.serial) == (["Base", "a", "b"], 4)
+
+
+def test_a_reader_gives_up_with_one_error_if_the_file_keeps_changing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _backend(tmp_path)
+    _commit(backend, _create("Base", "ST_base"))
+    current = backend.path.read_bytes()
+    replace = [lambda: atomic_write(backend.path, current)] * (READ_ATTEMPTS * 2)
+    original = filejournal.read_journal
+
+    def read_journal(path: Path) -> filejournal.Scan:
+        replace.pop()()
+        return original(path)
+
+    monkeypatch.setattr(filejournal, "read_journal", read_journal)
+    with pytest.raises(StateError, match=f"replaced {READ_ATTEMPTS} times while it was being read"):
+        backend.load()
+    assert len(replace) == READ_ATTEMPTS  # bounded

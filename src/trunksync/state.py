@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, NewType
+from typing import Annotated, Any, NamedTuple, NewType
 
 import pydantic_core
 from pydantic import (
@@ -246,6 +246,25 @@ def real_path(path: Path) -> Path:
         return path.absolute()
 
 
+# How often a reader reads the file and the journal again when a fold replaced the
+# file meanwhile: each retry needs another run's fold, so this is never reached in
+# practice, but a reader must not spin forever.
+READ_ATTEMPTS = 10
+
+FileStamp = tuple[int, int, int, int]  # st_dev, st_ino, st_mtime_ns, st_size
+
+
+def _stamp(status: os.stat_result) -> FileStamp:
+    return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+
+
+class FileSnapshot(NamedTuple):
+    """The state file as one read saw it; both None when there was no file."""
+
+    state: State | None
+    stamp: FileStamp | None
+
+
 class StateStore:
     """Reads and atomically replaces one state file; holds its lock; folds its journal."""
 
@@ -276,18 +295,41 @@ class StateStore:
     def load(self) -> State:
         """The state (a crash's journal replayed in memory), or a new empty one.
 
-        Nothing is written. A state that `state migrate` moved away is refused.
+        Nothing is written, and no lock is taken: a writer may fold the journal into
+        the file between our read of the file and our read of the journal, which
+        would pair the old file with no journal (ids missed) or with the next run's
+        journal (a false refusal). A fold always replaces the file before it removes
+        the journal, so the read is retried until the file did not change under it.
+        A state that `state migrate` moved away is refused.
         """
         from trunksync.backends import filejournal
 
-        state = filejournal.replay_pending(self, self.read_file())
-        self.refuse_moved(state)
-        return state
+        for _ in range(READ_ATTEMPTS):
+            snapshot = self.read_snapshot()
+            try:
+                state = filejournal.replay_pending(self, snapshot.state)
+            except StateError:
+                if self._changed_since(snapshot):
+                    continue  # the refusal may come from pairing two generations
+                raise
+            if not self._changed_since(snapshot):
+                self.refuse_moved(state)
+                return state
+        raise StateError(
+            f"state {self.path} was replaced {READ_ATTEMPTS} times while it was being read "
+            "(other trunksync runs folding it); nothing was changed: run the command again"
+        )
 
     def read_file(self) -> State | None:
         """The state file alone, or None when there is none (and no backup says there was)."""
+        return self.read_snapshot().state
+
+    def read_snapshot(self) -> FileSnapshot:
+        """The state file alone, and the identity of the file that was read."""
         try:
-            raw = self.real_path.read_bytes()
+            with open(self.real_path, "rb") as handle:
+                stamp = _stamp(os.fstat(handle.fileno()))
+                raw = handle.read()
         except FileNotFoundError:
             if self.backup_path.exists():
                 # Starting empty here would plan every trunk as new: duplicates.
@@ -296,12 +338,22 @@ class StateStore:
                     f"restore it (cp {self.backup_path} {self.path}), or remove the backup "
                     "to start a new, empty state"
                 ) from None
-            return None
+            return FileSnapshot(None, None)
         except OSError as error:
             raise StateError(f"cannot read state {self.path}: {_reason(error)}") from None
         state = parse_state(raw, self.path, self._restore_hint())
         self._check_lineage(state)
-        return state
+        return FileSnapshot(state, stamp)
+
+    def _changed_since(self, snapshot: FileSnapshot) -> bool:
+        """Whether the file is no longer the one `snapshot` read (an atomic replace
+        is a new inode; a size and a nanosecond time guard against inode reuse)."""
+        try:
+            return _stamp(os.stat(self.real_path)) != snapshot.stamp
+        except FileNotFoundError:
+            return snapshot.stamp is not None
+        except OSError as error:
+            raise StateError(f"cannot read state {self.path}: {_reason(error)}") from None
 
     def refuse_moved(self, state: State) -> None:
         if state.moved_to is not None:
