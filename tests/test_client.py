@@ -194,6 +194,8 @@ UNKNOWN_CREATES = {
     "307 with json": answer(307, {"data": {"trunk_id": "ST_abc"}}),
     "500": answer(500, {"detail": "boom"}),
     "502 html": Answer(502, "text/html", b"<html>Bad gateway</html>"),
+    "503": Answer(503, "text/plain", b"Service Unavailable"),
+    "504 html": Answer(504, "text/html", b"<html>504 Gateway Time-out</html>"),
 }
 
 
@@ -201,7 +203,11 @@ UNKNOWN_CREATES = {
 def test_a_create_answer_that_is_not_the_documented_one_is_an_unknown_outcome(shape: str) -> None:
     with pytest.raises(OutcomeUnknown) as caught:
         parse_create_answer(UNKNOWN_CREATES[shape], SCRUB)
-    assert caught.value.answered is True
+    # Only a 2xx proves the platform finished with the request (its list is final
+    # at once). A gateway's 502/504, a 500 or a redirect does not: the engine waits
+    # until the create cannot be in flight any more before it trusts the list.
+    status = UNKNOWN_CREATES[shape].status
+    assert caught.value.answered is (200 <= status < 300)
     assert_clean(str(caught.value))
 
 
@@ -388,11 +394,14 @@ def test_an_oversized_list_is_refused_while_streaming(hostile: HostileServer) ->
     assert "larger than 16384 KiB" in str(caught.value)
 
 
-def test_an_oversized_create_answer_is_an_unknown_outcome(hostile: HostileServer) -> None:
-    hostile.answer(CREATE, fixed(200, b'{"data": "' + b"x" * 200_000 + b'"}'))
+@pytest.mark.parametrize(("status", "answered"), [(200, True), (502, False)])
+def test_an_oversized_create_answer_is_an_unknown_outcome(
+    hostile: HostileServer, status: int, answered: bool
+) -> None:
+    hostile.answer(CREATE, fixed(status, b'{"data": "' + b"x" * 200_000 + b'"}'))
     with PlatformClient(hostile.url, KEY) as client, pytest.raises(OutcomeUnknown) as caught:
         client.create_trunk({"trunk_name": "x"})
-    assert caught.value.answered is True
+    assert caught.value.answered is answered
 
 
 def _long_list(hostile: HostileServer) -> None:
@@ -502,9 +511,15 @@ def test_rate_limit_is_retried_without_a_cancel(hostile: HostileServer) -> None:
         return Reply(200, json.dumps({"data": {"trunk_id": "ST_ok"}}).encode())
 
     hostile.answer(CREATE, limited_once)
+    before_each_send: list[int] = []
     with PlatformClient(hostile.url, KEY) as client:
-        assert client.create_trunk({"trunk_name": "x"}) == "ST_ok"
+        created = client.create_trunk(
+            {"trunk_name": "x"}, before_send=lambda: before_each_send.append(hostile.count(CREATE))
+        )
+        assert created == "ST_ok"
     assert hostile.count(CREATE) == 2
+    # Called before each attempt (the engine refreshes the intent's time there).
+    assert before_each_send == [0, 1]
 
 
 def test_retry_after_is_bounded_and_garbage_tolerant() -> None:

@@ -22,7 +22,14 @@ import pytest
 
 from helpers import API_KEY, exotel_trunks, write
 from processes import TRUNKSYNC, emulator_process
-from trunksync.apply import SEND_SLACK, Applier, Committer, Listing, Settler
+from trunksync.apply import (
+    RUNNER_CLOCK_SKEW,
+    SEND_SLACK,
+    Applier,
+    Committer,
+    Listing,
+    Settler,
+)
 from trunksync.changes import ForgetIntent, RecordIntent, StateChange, apply_changes
 from trunksync.client import OutcomeUnknown
 from trunksync.config import DesiredTrunk
@@ -63,9 +70,18 @@ class FakeClient:
         self.lock = threading.Lock()
         self.unknown_for: set[str] = set()  # names whose create answers "outcome unknown"
         self.on_create: Any = None
+        # Attempts the client itself retries before a create goes through (a 429),
+        # each preceded by `before_send`, as PlatformClient does.
+        self.rate_limited = 0
+        self.on_attempt: Any = None
 
-    def create_trunk(self, body: dict[str, Any], redact: Any = ()) -> str:
+    def create_trunk(self, body: dict[str, Any], redact: Any = (), before_send: Any = None) -> str:
         name = body["trunk_name"]
+        for _ in range(self.rate_limited + 1):
+            if before_send is not None:
+                before_send()
+            if self.on_attempt is not None:
+                self.on_attempt(name)
         # The intent must already be durable (committed) when the request goes out.
         assert name in self.locked.state.intents, f"create for {name} sent before its intent"
         with self.lock:
@@ -324,6 +340,29 @@ def test_a_create_is_sent_within_the_slack_of_its_durable_intent() -> None:
     assert locked.state.intents == {}
 
 
+def test_a_create_the_client_retries_is_sent_within_the_slack_of_its_intent() -> None:
+    # A 429 is retried inside the client, Retry-After seconds later: the intent's time
+    # must be refreshed before each attempt, not only before the first one.
+    locked = FakeLocked()
+    client = FakeClient(locked)
+    client.rate_limited = 2
+    clock = SteppingClock()
+    ages: list[float] = []
+
+    def attempt(name: str) -> None:
+        started = datetime.fromisoformat(locked.state.intents[name].started_at)
+        ages.append((clock.now - started).total_seconds())
+        clock.now += timedelta(seconds=10)  # the wait before the client's next attempt
+
+    client.on_attempt = attempt
+    settle = Settler(client, 1.0, clock=clock)  # type: ignore[arg-type]
+    engine = Applier(client, locked, parallelism=1, settler=settle, clock=clock)  # type: ignore[arg-type]
+    results = engine.run(creates(2), lambda result: None)
+    assert [r.status for r in results] == [CREATED] * 2
+    assert len(ages) == 6 and max(ages) <= SEND_SLACK
+    assert locked.state.intents == {}
+
+
 def _intent_at(moment: datetime) -> Intent:
     return Intent(
         trunk_type="exotel",
@@ -380,7 +419,8 @@ def test_a_list_asked_for_before_an_intent_settled_is_asked_for_again() -> None:
     # for again, and this time it shows the trunk, which is adopted, not recreated.
     locked = FakeLocked()
     bound = 5.0 + SEND_SLACK
-    started = NOW - timedelta(seconds=bound - 0.5)  # settles half a second after NOW
+    # Settles half a second after NOW, allowing for the earlier runner's clock.
+    started = NOW - timedelta(seconds=bound + RUNNER_CLOCK_SKEW - 0.5)
     locked.commit([RecordIntent("T00", _intent_at(started))])
     client = FakeClient(locked)
     client.trunks.append(RemoteTrunk("ST_late", "T00", "exotel", stamp(started)))
@@ -397,9 +437,39 @@ def test_a_list_asked_for_before_an_intent_settled_is_asked_for_again() -> None:
     assert waited == []  # nothing left to wait for: the list is only asked for again
     assert [(r.name, r.kind) for r in resolutions] == [("T00", ADOPT)]
     assert [type(change).__name__ for change in changes] == ["RecordId"]
-    # A list asked for after the deadline is trusted as it is.
-    resolutions, _ = settler.resolve_all(locked.state, Listing(NOW + timedelta(seconds=1), []))
+    # A list asked for after the deadline (allowing for the earlier runner's clock
+    # being behind) is trusted as it is.
+    late = NOW + timedelta(seconds=RUNNER_CLOCK_SKEW + 1)
+    resolutions, _ = settler.resolve_all(locked.state, Listing(late, []))
     assert [(r.name, r.kind) for r in resolutions] == [("T00", ABSENT)]
+    assert waited == []
+
+
+def test_an_intent_from_a_runner_whose_clock_was_behind_is_waited_for() -> None:
+    # The killed runner's clock was 10 minutes behind: by its started_at, the
+    # request ended long ago, but it was sent a moment ago and lands later. The
+    # next run waits out the request's time (not more) and looks again.
+    locked = FakeLocked()
+    locked.commit([RecordIntent("T00", _intent_at(NOW - timedelta(minutes=10)))])
+    client = FakeClient(locked)
+    waited: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waited.append(seconds)
+        client.trunks.append(RemoteTrunk("ST_late", "T00", "exotel", stamp(NOW)))
+        return False
+
+    settler = Settler(client, 5.0, clock=lambda: NOW, wait=wait)  # type: ignore[arg-type]
+    resolutions, changes = settler.resolve_all(locked.state, Listing(NOW, []))
+    assert waited == [5.0 + SEND_SLACK]
+    assert [(r.name, r.kind) for r in resolutions] == [("T00", ADOPT)]
+    assert [type(change).__name__ for change in changes] == ["RecordId"]
+    # An intent older than that allowance too is settled: no wait at all.
+    old = FakeLocked()
+    old.commit([RecordIntent("T01", _intent_at(NOW - timedelta(hours=1)))])
+    resolutions, _ = settler.resolve_all(old.state, Listing(NOW, []))
+    assert [(r.name, r.kind) for r in resolutions] == [("T01", ABSENT)]
+    assert waited == [5.0 + SEND_SLACK]
 
 
 def test_an_unreadable_intent_time_is_a_state_error() -> None:

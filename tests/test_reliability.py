@@ -57,7 +57,9 @@ def test_every_fault_mode_ends_with_one_trunk_per_name(
     make_emulator: Any, trunks_file: Path, fault: str
 ) -> None:
     emulator = make_emulator(faults=[fault, fault], retry_after_seconds=0)
-    result = run(emulator, "apply", "--auto-approve", "--parallelism", "1")
+    # A short --timeout: an unknown outcome (a 500 too) is waited out for
+    # --timeout + 2 s before the list is trusted.
+    result = run(emulator, "apply", "--auto-approve", "--parallelism", "1", "--timeout", "0.5")
     assert result.exit_code == 0, result.output
     assert_converged(emulator, {"Twilio Production", "Exotel India"})
 
@@ -82,7 +84,8 @@ def test_random_faults_on_many_trunks_converge(make_emulator: Any, isolated: Pat
         retry_after_seconds=0,
     )
     for _ in range(5):  # a trunk may fail 3 times in a row; a rerun finishes it
-        if run(emulator, "apply", "--auto-approve", "--parallelism", "8").exit_code == 0:
+        applied = run(emulator, "apply", "--auto-approve", "--parallelism", "8", "--timeout", "0.5")
+        if applied.exit_code == 0:
             break
     assert_converged(emulator, {f"Trunk {i:05d}" for i in range(40)})
 

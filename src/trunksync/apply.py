@@ -64,6 +64,11 @@ MAX_ATTEMPTS = 3
 # and the settler adds it to every wait: a create can be in flight until
 # started_at + SEND_SLACK + timeout, never later.
 SEND_SLACK = 2.0
+# An intent an earlier run left carries that runner's clock, which may be behind this
+# one's: its request may still be in flight this much later than its recorded time
+# says. Allowing for it costs only a wait (at most --timeout + SEND_SLACK, once, after
+# a crash); not allowing for it can cost a duplicate trunk.
+RUNNER_CLOCK_SKEW = 15 * 60.0
 
 Report = Callable[[Result], None]
 Notice = Callable[[str], None]
@@ -122,36 +127,41 @@ class Settler:
         self._wait = wait or self._cancel.wait
         self._notice = notice
 
-    def settle_wait(self, name: str, intent: Intent) -> float:
+    def settle_wait(self, name: str, intent: Intent, earlier_run: bool = False) -> float:
         """Seconds until a request sent for `intent` cannot be in progress any more.
 
         A create is sent within SEND_SLACK of its intent's started_at and lasts at
-        most `timeout`. Bounded by their sum: whatever the recorded time says, our
-        request was sent before now, so it has settled that long from now. A start
-        time in the future (a clock ahead, a hand edit) is named, not slept on.
+        most `timeout`; an `earlier_run`'s clock may also be RUNNER_CLOCK_SKEW
+        behind. Bounded by timeout + SEND_SLACK: whatever the recorded time says,
+        the request was sent before now, so it has settled that long from now. A
+        start time in the future (a clock ahead, a hand edit) is named.
         """
         started = intent_started(name, intent)
         bound = self._timeout + SEND_SLACK
-        remaining = (started - self._clock()).total_seconds() + bound
-        if remaining > bound:
-            skew = remaining - bound
+        ahead = (started - self._clock()).total_seconds()
+        if ahead > 0:
             self._notice(
                 f"the create for {printable(name)!r} was recorded as started at "
-                f"{printable(intent.started_at)}, {skew:.0f}s in the future of this machine's "
+                f"{printable(intent.started_at)}, {ahead:.0f}s in the future of this machine's "
                 f"clock (clock skew or an edited state); waiting {bound:g}s at most"
             )
             return bound
-        return max(0.0, remaining)
+        return min(max(0.0, ahead + bound + self._skew(earlier_run)), bound)
+
+    def settled_by(self, name: str, intent: Intent, moment: datetime) -> bool:
+        """Whether a request an earlier run sent for `intent` had surely ended at `moment`."""
+        started = intent_started(name, intent)
+        elapsed = (moment - started).total_seconds()
+        return elapsed >= self._timeout + SEND_SLACK + self._skew(earlier_run=True)
+
+    @staticmethod
+    def _skew(earlier_run: bool) -> float:
+        return RUNNER_CLOCK_SKEW if earlier_run else 0.0
 
     def listing(self) -> Listing:
         """The platform's list, stamped with the time it was asked for."""
         asked_at = self._clock()
         return Listing(asked_at, self._client.list_trunks())
-
-    def settled_by(self, name: str, intent: Intent, moment: datetime) -> bool:
-        """Whether a request sent for `intent` had surely ended at `moment`."""
-        started = intent_started(name, intent)
-        return (moment - started).total_seconds() >= self._timeout + SEND_SLACK
 
     def wait(self, seconds: float) -> bool:
         """Wait up to `seconds`; False when the run was cancelled meanwhile."""
@@ -181,7 +191,8 @@ class Settler:
         An intent absent from `listing` counts as absent only if its request had
         surely ended when the list was asked for (not when it was read: the list
         may be read after the deadline yet show the platform from before it).
-        Otherwise it is looked up again once it cannot be in flight; if the run is
+        The earlier run's clock may have been behind (RUNNER_CLOCK_SKEW). Otherwise
+        it is looked up again once it cannot be in flight; if the run is
         cancelled meanwhile, absent intents are kept (the next run resolves them)."""
         intents = dict(state.intents)
         known = state.known_ids()
@@ -192,7 +203,8 @@ class Settler:
             if r.kind == ABSENT and not self.settled_by(r.name, intents[r.name], listing.asked_at)
         ]
         if unsettled:
-            if not self.wait(max(self.settle_wait(n, intents[n]) for n in unsettled)):
+            longest = max(self.settle_wait(n, intents[n], earlier_run=True) for n in unsettled)
+            if not self.wait(longest):
                 return resolutions, _changes_for(
                     [r for r in resolutions if r.kind != ABSENT], intents
                 )
@@ -492,12 +504,18 @@ class Applier:
         from trunksync.client import OutcomeUnknown
 
         name = trunk.name
+
+        def timely() -> None:  # before every attempt the client makes, its retries too
+            nonlocal intent
+            intent = self._sendable(name, intent, committer)
+
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if self._cancel.is_set():  # start nothing new; the intent was never used
                 return Outcome(None, (ForgetIntent(name),))
-            intent = self._sendable(name, intent, committer)
             try:
-                trunk_id = self._client.create_trunk(trunk.request_body(), redact=_secrets(trunk))
+                trunk_id = self._client.create_trunk(
+                    trunk.request_body(), redact=_secrets(trunk), before_send=timely
+                )
             except OutcomeUnknown as error:
                 settled = self._settle(name, intent, error, committer)
                 if settled is not None:

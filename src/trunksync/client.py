@@ -89,8 +89,11 @@ class RequestRejected(ApiError):
 class OutcomeUnknown(ApiError):
     """The request was sent but no usable answer came back: it may have been created.
 
-    `answered` is True when the server itself answered (a 5xx, a garbled 200):
-    it has finished with the request, so its list already shows the outcome.
+    `answered` is True only for a 2xx that cannot be used (a garbled 200): the
+    platform itself has finished with the request, so its list already shows the
+    outcome. A 5xx or a 3xx is not that: a gateway in front of the platform (502,
+    503, 504) answers while the platform may still be creating, and the platform's
+    own 500 may come from a call to LiveKit that goes on without it.
     """
 
     def __init__(self, message: str, answered: bool = False) -> None:
@@ -108,6 +111,14 @@ class RateLimited(ApiError):
 
 class MalformedAnswer(ApiError):
     """The server answered, but not with the documented shape: the answer is not used."""
+
+
+class AnswerTooLarge(MalformedAnswer):
+    """An answer (of HTTP `status`) over the size cap: it was not read further."""
+
+    def __init__(self, message: str, status: int) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class RetryPolicy(NamedTuple):
@@ -205,10 +216,11 @@ def parse_list_answer(answer: Answer, scrubber: Scrubber) -> list[RemoteTrunk]:
 
 def parse_create_answer(answer: Answer, scrubber: Scrubber) -> str:
     """The new trunk's id, or: RequestRejected (4xx, surely not created), or
-    OutcomeUnknown(answered=True) for a 5xx, a 3xx, or any 2xx that is not the
-    documented JSON with a well-formed id (the list decides; nothing is stored)."""
+    OutcomeUnknown for a 5xx, a 3xx, or any 2xx that is not the documented JSON
+    with a well-formed id (the list decides; nothing is stored). Only the 2xx
+    counts as `answered` (see OutcomeUnknown)."""
     if answer.status >= 500:
-        raise OutcomeUnknown(describe_answer(answer, scrubber), answered=True)
+        raise OutcomeUnknown(describe_answer(answer, scrubber))
     if 400 <= answer.status < 500:
         _raise_for_error_status(answer, scrubber)
     payload = _documented_payload(answer)
@@ -219,9 +231,13 @@ def parse_create_answer(answer: Answer, scrubber: Scrubber) -> str:
         raise OutcomeUnknown(
             f"unexpected answer to create ({problem}): "
             f"{describe_answer(answer, scrubber, raw=True)}",
-            answered=True,
+            answered=_is_success(answer.status),
         )
     return trunk_id
+
+
+def _is_success(status: int) -> bool:
+    return 200 <= status < 300
 
 
 def parse_deactivate_answer(answer: Answer, trunk_id: str, scrubber: Scrubber) -> bool:
@@ -585,16 +601,26 @@ class PlatformClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def create_trunk(self, body: dict[str, Any], redact: Iterable[str] = ()) -> str:
+    def create_trunk(
+        self,
+        body: dict[str, Any],
+        redact: Iterable[str] = (),
+        before_send: Callable[[], None] | None = None,
+    ) -> str:
         """POST a create; the new trunk id, or one of the three failure kinds.
 
         `redact`: more secrets (this trunk's credentials) to scrub from messages.
+        `before_send` is called before every attempt, retries included (a 429 may
+        be retried many seconds later): the engine keeps the intent's time within
+        its slack of the real send there.
         """
         scrubber = self.scrubber.with_secrets(redact)
+        path = "/sip/create-outbound-trunk"
         try:
-            answer = self._send("POST", "/sip/create-outbound-trunk", ANSWER_BODY_LIMIT, body)
-        except MalformedAnswer as error:  # too large: the server did answer
-            raise OutcomeUnknown(str(error), answered=True) from None
+            answer = self._send("POST", path, ANSWER_BODY_LIMIT, body, before_send)
+        except MalformedAnswer as error:  # too large, or undecodable: it may have been created
+            success = isinstance(error, AnswerTooLarge) and _is_success(error.status)
+            raise OutcomeUnknown(str(error), answered=success) from None
         return parse_create_answer(answer, scrubber)
 
     def list_trunks(self) -> list[RemoteTrunk]:
@@ -623,7 +649,14 @@ class PlatformClient:
     def _cancelled(self) -> bool:
         return self._cancel is not None and self._cancel.is_set()
 
-    def _send(self, method: str, path: str, limit: int, body: Any = None) -> Answer:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        limit: int,
+        body: Any = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> Answer:
         def retryable(error: BaseException) -> bool:
             return isinstance(error, (RequestNotSent, RateLimited)) and not self._cancelled()
 
@@ -634,7 +667,7 @@ class PlatformClient:
             sleep=self._sleep,
             reraise=True,
         )
-        return retrying(self._send_once, method, path, limit, body)
+        return retrying(self._send_once, method, path, limit, body, before_send)
 
     def _sleep(self, seconds: float) -> None:
         """A wait between attempts that a cancel ends at once."""
@@ -643,9 +676,13 @@ class PlatformClient:
         else:
             self._cancel.wait(seconds)
 
-    def _send_once(self, method: str, path: str, limit: int, body: Any) -> Answer:
+    def _send_once(
+        self, method: str, path: str, limit: int, body: Any, before_send: Callable[[], None] | None
+    ) -> Answer:
         if self._cancelled():
             raise RequestNotSent("stopped before the request was sent")
+        if before_send is not None:
+            before_send()
         lane = self._lane()
         ticket = _Ticket(time.monotonic() + self._timeout)
         with self._watchdog.watching(lane, ticket):
@@ -713,10 +750,11 @@ class PlatformClient:
                 raise self._no_answer(ticket, "the answer was incomplete")
         return b"".join(chunks)
 
-    def _too_large(self, status: int, limit: int) -> MalformedAnswer:
-        return MalformedAnswer(
+    def _too_large(self, status: int, limit: int) -> AnswerTooLarge:
+        return AnswerTooLarge(
             f"the API's answer (HTTP {status}) is larger than {limit // 1024} KiB; "
-            "it was not read further"
+            "it was not read further",
+            status,
         )
 
     def _no_answer(self, ticket: _Ticket, reason: str, timed_out: bool = False) -> ApiError:
