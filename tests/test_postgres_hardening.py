@@ -13,10 +13,13 @@ from click.testing import CliRunner, Result
 
 from helpers import API_KEY, exotel_trunks, write
 from pg_cluster import PgCluster
+from trunksync import api
 from trunksync.api import spec_without_password
+from trunksync.backends import StateBackend, open_backend
 from trunksync.backends.postgres import PostgresBackend, parse_url
 from trunksync.changes import RecordId
 from trunksync.cli import cli
+from trunksync.errors import StateError
 from trunksync.state import TrunkRecord
 
 pytestmark = pytest.mark.postgres
@@ -126,3 +129,61 @@ def test_sessions_commit_synchronously_whatever_the_database_says(pg_url: str) -
         assert plain.execute("SHOW synchronous_commit").fetchone() == ("off",)
     with PostgresBackend.from_url(pg_url).connect() as conn:
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+
+
+def seeded_backend(backend: StateBackend, *names: str) -> None:
+    with backend.lock(timeout=0, command="apply") as locked:
+        locked.commit([RecordId(name, record(f"ST_{name}")) for name in names])
+
+
+def refused(backend: StateBackend) -> bool:
+    try:
+        with backend.lock(timeout=0, command="apply"):
+            return False
+    except StateError as error:
+        return "moved" in str(error)
+
+
+@pytest.mark.parametrize("source_kind", ["postgresql", "local"])
+def test_a_migrate_interrupted_after_the_mark_leaves_no_second_live_copy_and_resumes(
+    tmp_path: Path, pg_url: str, source_kind: str
+) -> None:
+    source_spec = pg_url + "?workspace=old" if source_kind == "postgresql" else "old.json"
+    target_spec = pg_url + "?workspace=new"
+    source, target = open_backend(source_spec), open_backend(target_spec)
+    seeded_backend(source, "a", "b")
+    # Another session holds the target's lock: the seed fails after the source was marked.
+    with PostgresBackend.from_url(target_spec).lock(timeout=0, command="someone"):
+        failed = run("state", "migrate", "--state", source_spec, "--to", target_spec)
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith("Error: ") and failed.stderr.count("\n") == 1
+    assert "run the same `trunksync state migrate` again" in failed.stderr
+    assert refused(source) and not target.exists()  # no live copy, never two
+    finished = run("state", "migrate", "--state", source_spec, "--to", target_spec)
+    assert finished.exit_code == 0, finished.output
+    again = run("state", "migrate", "--state", source_spec, "--to", target_spec)
+    assert again.exit_code == 0, again.output  # already seeded: nothing more to do
+    assert refused(source)
+    frozen = api._moved_source(source)
+    assert frozen is not None
+    moved = target.load()
+    assert (moved.lineage, moved.serial, moved.trunks) == (
+        frozen.lineage,
+        frozen.serial,
+        frozen.trunks,
+    )
+    with target.lock(timeout=0, command="apply") as locked:
+        locked.commit([RecordId("c", record("ST_c"))])
+    elsewhere = run("state", "migrate", "--state", source_spec, "--to", "other.json")
+    assert elsewhere.exit_code == 1 and "already moved to postgresql" in elsewhere.stderr
+
+
+def test_a_migrate_that_cannot_reach_the_target_leaves_the_source_live(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    source = PostgresBackend.from_url(pg_url + "?workspace=old")
+    seeded_backend(source, "a")
+    nowhere = pg_cluster.url("no_such_database")
+    failed = run("state", "migrate", "--state", pg_url + "?workspace=old", "--to", nowhere)
+    assert failed.exit_code == 1 and "no_such_database" in failed.stderr
+    assert not refused(source) and source.load().trunks.keys() == {"a"}

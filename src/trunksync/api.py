@@ -471,20 +471,67 @@ def state_history(
 
 
 def migrate_state(source: StateBackend, target: StateBackend, *, lock_timeout: float = 0.0) -> int:
-    """Move the state from `source` to `target` (lineage and serial kept), under the
-    source's lock; `target` must be empty, and `source` is marked as moved so two live
-    copies never share a lineage. Returns the number of trunks moved."""
+    """Move the state from `source` to `target` (lineage kept, and the serial the source
+    ends with); `target` must be empty. Returns the number of trunks moved.
+
+    The source is marked as moved FIRST (a fenced write under its lock: every later
+    lock of it is refused), and only then is the target seeded: a crash or a dropped
+    connection at any point leaves at most one live copy of the lineage, never two.
+    Run again after an interruption, it finishes: a source already marked as moved to
+    this target is read as it was frozen, and a target already seeded with its
+    lineage and serial is taken as done."""
     if source.identity() == target.identity():
         raise TrunksyncError("the source and the target of the migration are the same state")
     command = "trunksync state migrate"
-    with source.lock(timeout=lock_timeout, command=command) as locked:
-        if not locked.existed:
-            raise TrunksyncError(f"there is no state at {source.identity()} to migrate")
-        if locked.state.intents:
-            raise TrunksyncError(
-                "the state has creates whose outcome is unknown: run apply first to resolve them; "
-                "nothing was migrated"
-            )
-        target.seed(locked.state, command=command)
-        source.mark_moved(_where(target), command=command)
-        return len(locked.state.trunks)
+    where = _where(target)
+    state = _moved_source(source)
+    if state is None:
+        with source.lock(timeout=lock_timeout, command=command) as locked:
+            if not locked.existed:
+                raise TrunksyncError(f"there is no state at {source.identity()} to migrate")
+            if locked.state.intents:
+                raise TrunksyncError(
+                    "the state has creates whose outcome is unknown: run apply first to "
+                    "resolve them; nothing was migrated"
+                )
+            if target.exists():  # its own refusal, while the source is still live
+                target.seed(locked.state, command=command)
+            source.mark_moved(where, command=command)
+            state = locked.state.model_copy(deep=True)  # the serial after the mark
+    elif state.moved_to != str(where):
+        raise TrunksyncError(
+            f"{source.identity()} was already moved to {state.moved_to}, not to "
+            f"{target.identity()}: use that state; nothing was migrated"
+        )
+    _seed_moved(source, target, state.model_copy(update={"moved_to": None}), command)
+    return len(state.trunks)
+
+
+def _moved_source(source: StateBackend) -> State | None:
+    """The frozen state of a source that `state migrate` already marked as moved (with
+    `moved_to`), or None while it is live."""
+    from trunksync.backends.local import LocalBackend
+    from trunksync.state import StateStore
+
+    if isinstance(source, LocalBackend):
+        # Marked under the lock, which folds any journal first: the file is all of it.
+        found = StateStore(source.path).read_file()
+        return found if found is not None and found.moved_to is not None else None
+    moved_state: Callable[[], State | None] | None = getattr(source, "moved_state", None)
+    return moved_state() if moved_state is not None else None
+
+
+def _seed_moved(source: StateBackend, target: StateBackend, state: State, command: str) -> None:
+    """Seed `target` with the state `source` was moved away with, or find it seeded."""
+    try:
+        if target.exists():
+            current = target.load()
+            if (current.lineage, current.serial) == (state.lineage, state.serial):
+                return  # seeded by an earlier run that was interrupted after it
+        target.seed(state, command=command)
+    except TrunksyncError as error:
+        raise TrunksyncError(
+            f"{source.identity()} is marked as moved to {target.identity()}, but the target "
+            f"could not be seeded ({error}); nothing is lost, and no copy is live until this "
+            "is finished: run the same `trunksync state migrate` again"
+        ) from None

@@ -264,6 +264,17 @@ class PostgresBackend:
             ) from None
         return state, moved_to, True
 
+    def moved_state(self) -> State | None:
+        """The state of a workspace `state migrate` marked as moved, with `moved_to` set
+        (frozen: every lock of it is refused, so no lock is needed), or None while it is
+        live. A migration interrupted after the mark resumes from it."""
+        with self._session() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            state, moved_to, _ = self._read(conn)
+        if moved_to is None:
+            return None
+        return state.model_copy(update={"moved_to": moved_to})
+
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         with self._session() as conn:
             rows = conn.execute(

@@ -171,10 +171,12 @@ def history(state_spec: str, limit: int, lock_timeout: float, as_json: bool) -> 
 @state_option
 @lock_timeout_option
 def migrate(target_spec: str, state_spec: str, lock_timeout: float) -> None:
-    """Move the state to another backend, keeping its lineage and serial.
+    """Move the state to another backend, keeping its lineage.
 
-    The target must be empty. The source is then marked as moved, so every
-    later command on it is refused: two live copies never share a lineage.
+    The target must be empty. The source is marked as moved first, so every
+    later command on it is refused, then the target is seeded: two live copies
+    never share a lineage. If it is interrupted in between, run it again to
+    finish.
     """
     from trunksync import api
     from trunksync.sanitize import printable
