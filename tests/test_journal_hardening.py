@@ -4,7 +4,9 @@ lengths, a state file replaced under a crash's journal, readers racing a fold.""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from trunksync.backends import filejournal
+from trunksync.backends.filejournal import JournalRecord, encode_record, scan
 from trunksync.backends.local import LocalBackend
 from trunksync.changes import RecordId, RecordIntent, StateChange
 from trunksync.errors import StateError
@@ -234,3 +237,142 @@ def test_a_reader_gives_up_with_one_error_if_the_file_keeps_changing(
     with pytest.raises(StateError, match=f"replaced {READ_ATTEMPTS} times while it was being read"):
         backend.load()
     assert len(replace) == READ_ATTEMPTS  # bounded
+
+
+# --- a crash's journal under a replaced trunks.json -------------------------------------------
+
+
+def _clone(backend: LocalBackend, to: Path) -> LocalBackend:
+    """A second checkout of the state folder (git clone)."""
+    shutil.copytree(backend.path.parent, to / "state")
+    return LocalBackend(to / "state" / "trunks.json")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("steps", "held"),
+    [
+        (("intent:a", "id:a"), "trunk ids ST_a"),
+        (("intent:a", "id:a", "intent:b"), "trunk ids ST_a; open intents for b"),
+    ],
+)
+def test_a_same_lineage_file_pulled_over_a_crash_journal_is_refused_naming_what_it_holds(
+    tmp_path: Path, steps: tuple[str, ...], held: str
+) -> None:
+    """A's apply is killed; CI reached the same serials with other changes; A pulls."""
+    mine = _backend(tmp_path / "a")
+    _commit(mine, _create("Base", "ST_base"))
+    ci = _clone(mine, tmp_path / "ci")
+    written_on = mine.path.read_bytes()
+    journal = _crash(mine, *steps)
+    _commit(ci, _create("Other", "ST_other"), _create("Other2", "ST_other2"))
+    shutil.copy(ci.path, mine.path)  # git pull: same lineage, serial 3, not A's changes
+    files = _files(mine.path.parent)
+
+    with pytest.raises(StateError) as caught:
+        mine.load()
+    message = str(caught.value)
+    assert "written on top of another version of" in message
+    assert held in message
+    assert str(_journal(mine)) in message
+    assert f"mv {_journal(mine)} {_journal(mine)}.bad" in message
+    assert "\n" not in message
+    with pytest.raises(StateError, match="another version"), mine.lock(timeout=0, command="x"):
+        pytest.fail("a journal written on another file was folded")
+    assert _files(mine.path.parent) == files
+    assert _journal(mine).read_bytes() == journal
+
+    # The first way out the message gives: the file it was written on, back.
+    mine.path.write_bytes(written_on)
+    assert mine.load().trunks["a"].trunk_id == "ST_a"
+    with mine.lock(timeout=0, command="next") as locked:
+        assert not _journal(mine).exists()
+        assert locked.state.trunks["a"].trunk_id == "ST_a"
+
+
+def test_a_journal_whose_fold_died_before_the_unlink_is_known_as_folded(tmp_path: Path) -> None:
+    """The next command's fold of a crash's journal, itself killed after writing the file."""
+    backend = _backend(tmp_path)
+    _commit(backend, _create("Base", "ST_base"))
+    _crash(backend, "intent:a", "id:a")
+    _journal(backend).write_bytes(_journal(backend).read_bytes() + b"TSJ1 90 ab")  # torn
+    run = subprocess.run([sys.executable, "-c", FOLD_THEN_DIE, str(backend.path), "unlink"])
+    assert run.returncode == 137
+    folded = backend.path.read_bytes()
+    assert json.loads(folded)["serial"] == 3
+    assert _journal(backend).exists()  # its torn tail cut off, a fold mark after its records
+    history = backend.history()
+
+    assert backend.load().to_json() == folded
+    with backend.lock(timeout=0, command="next") as locked:
+        assert locked.state.to_json() == folded
+        assert not _journal(backend).exists()
+    assert backend.path.read_bytes() == folded
+    assert backend.history() == history  # nothing folded twice
+
+
+def test_a_fold_killed_between_its_mark_and_the_file_is_folded_again(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    _commit(backend, _create("Base", "ST_base"))
+    _crash(backend, "intent:a", "id:a")
+    before = backend.path.read_bytes()
+    run = subprocess.run([sys.executable, "-c", FOLD_THEN_DIE, str(backend.path), "write"])
+    assert run.returncode == 137
+    assert backend.path.read_bytes() == before  # the mark names a file never written
+    assert backend.load().trunks["a"].trunk_id == "ST_a"
+    with backend.lock(timeout=0, command="next") as locked:
+        assert locked.state.trunks["a"].trunk_id == "ST_a"
+    assert json.loads(backend.path.read_text())["serial"] == 3
+
+
+FOLD_THEN_DIE = """
+import os, sys
+from pathlib import Path
+from trunksync import state
+from trunksync.backends import filejournal
+from trunksync.backends.local import LocalBackend
+
+def die(*args: object) -> None:
+    os._exit(137)
+
+if sys.argv[2] == "unlink":
+    filejournal.remove_journal = die  # killed once the file and the history are written
+else:
+    state.StateStore.write_bytes = die  # killed once the fold mark is written
+with LocalBackend(Path(sys.argv[1])).lock(timeout=0, command="folds"):
+    pass  # taking the lock folds the crash's journal
+"""
+
+
+def test_a_journal_without_a_base_keeps_the_serial_rule(tmp_path: Path) -> None:
+    """Written by a trunksync before base digests, left by a fold that died before the
+    unlink: the records the file has are folded already."""
+    backend = _backend(tmp_path)
+    _commit(backend, _create("Base", "ST_base"), _create("a", "ST_a"))
+    lineage = backend.load().lineage
+    records = [
+        JournalRecord(lineage, serial, T0, "me", tuple(_create(name, f"ST_{name}")))
+        for serial, name in ((2, "a"), (3, "b"))
+    ]
+    _journal(backend).write_bytes(b"".join(encode_record(record) for record in records))
+    assert sorted(backend.load().trunks) == ["Base", "a", "b"]
+    with backend.lock(timeout=0, command="next") as locked:
+        assert locked.state.serial == 3
+    assert not _journal(backend).exists()
+
+
+def test_a_journal_records_the_digest_of_the_file_it_is_written_on(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    with backend.lock(timeout=0, command="first") as locked:
+        locked.commit(_create("a", "ST_a"))
+        locked.commit(_create("b", "ST_b"))
+        first = scan(_journal(backend).read_bytes(), _journal(backend))
+    assert [record.base for record in first.records] == ["none", None]
+    with backend.lock(timeout=0, command="second") as locked:
+        locked.commit(_create("c", "ST_c"))
+        (record,) = scan(_journal(backend).read_bytes(), _journal(backend)).records
+    expected = hashlib.sha256(backend.path.with_name("trunks.json.backup").read_bytes())
+    assert record.base == "sha256:" + expected.hexdigest()

@@ -129,18 +129,35 @@ def test_an_error_inside_the_lock_still_folds(tmp_path: Path, stop: type[BaseExc
     assert set(json.loads(backend.path.read_text())["trunks"]) == {"Trunk 1"}
 
 
+DIES_BEFORE_THE_UNLINK = """
+import os, sys
+from pathlib import Path
+from trunksync.backends import filejournal
+from trunksync.backends.local import LocalBackend
+from trunksync.changes import RecordId, RecordIntent
+from trunksync.state import Intent
+
+filejournal.remove_journal = lambda store: os._exit(137)  # killed after the file is written
+intent = Intent(trunk_type="exotel", request_fingerprint="f", started_at="2024-01-15T10:00:00Z")
+with LocalBackend(Path(sys.argv[1])).lock(timeout=0, command="dies") as locked:
+    for name in ("Trunk 1", "Trunk 2"):
+        locked.commit([RecordIntent(name, intent)])
+        locked.commit([RecordId(name, intent.record("ST_" + name[-1], "2024-01-15T10:00:01Z"))])
+"""
+
+
 def test_folding_twice_is_harmless(tmp_path: Path) -> None:
     """A fold that wrote the file but died before removing the journal."""
     backend = _backend(tmp_path)
-    with backend.lock(timeout=0, command="test") as locked:
-        locked.commit(_create(1))
-        locked.commit(_create(2))
-        leftover = _journal(backend).read_bytes()
+    _commit_creates(backend, range(1))
+    run = subprocess.run([sys.executable, "-c", DIES_BEFORE_THE_UNLINK, str(backend.path)])
+    assert run.returncode == 137
+    assert _journal(backend).exists()
     folded = backend.path.read_bytes()
+    assert json.loads(folded)["serial"] == 5
     history = backend.history()
-    _journal(backend).write_bytes(leftover)  # as if the crash came before the unlink
 
-    assert backend.load().to_json() == folded  # a reader skips records already folded
+    assert backend.load().to_json() == folded  # a reader knows the journal is folded
     with backend.lock(timeout=0, command="test"):
         pass
     assert backend.path.read_bytes() == folded
@@ -304,7 +321,7 @@ def test_a_journal_of_another_lineage_is_refused(tmp_path: Path) -> None:
     assert _journal(backend).read_bytes() == foreign
 
 
-def test_a_serial_gap_is_refused(tmp_path: Path) -> None:
+def test_an_older_file_under_a_newer_journal_is_refused(tmp_path: Path) -> None:
     """A git checkout of an older trunks.json next to a newer journal."""
     backend = _backend(tmp_path)
     _commit_creates(backend, range(1))
@@ -312,6 +329,17 @@ def test_a_serial_gap_is_refused(tmp_path: Path) -> None:
     _commit_creates(backend, range(1, 2))
     journal = _crash_leaves_journal(backend, range(2, 3))  # serial 3, the file had 2
     _restore_crash(backend, old, journal)  # the file now says serial 1
+    with pytest.raises(StateError, match="written on top of another version of"):
+        backend.load()
+
+
+def test_a_serial_gap_in_a_journal_without_a_base_is_refused(tmp_path: Path) -> None:
+    """A journal of a trunksync before base digests still goes by the serials."""
+    backend = _backend(tmp_path)
+    _commit_creates(backend, range(1))
+    lineage = backend.load().lineage
+    record = JournalRecord(lineage, 3, T0, "me", tuple(_create(3)))
+    _journal(backend).write_bytes(encode_record(record))
     with pytest.raises(StateError, match="continues at serial 3 but the state needs 2"):
         backend.load()
 

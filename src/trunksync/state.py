@@ -19,6 +19,7 @@ and the link itself is kept.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -258,11 +259,20 @@ def _stamp(status: os.stat_result) -> FileStamp:
     return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
 
 
+def file_digest(raw: bytes | None) -> str:
+    """What a journal records of the trunks.json it was written on: "none" for no file."""
+    return "none" if raw is None else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 class FileSnapshot(NamedTuple):
-    """The state file as one read saw it; both None when there was no file."""
+    """The state file as one read saw it; all None when there was no file."""
 
     state: State | None
     stamp: FileStamp | None
+    raw: bytes | None
+
+    def digest(self) -> str:
+        return file_digest(self.raw)
 
 
 class StateStore:
@@ -293,7 +303,11 @@ class StateStore:
         return self.real_path.exists() or filejournal.holds_records(self.journal_path)
 
     def load(self) -> State:
-        """The state (a crash's journal replayed in memory), or a new empty one.
+        """The state (a crash's journal replayed in memory), or a new empty one."""
+        return self.load_with_file()[0]
+
+    def load_with_file(self) -> tuple[State, FileSnapshot]:
+        """The state, and the file it was read from (the base of the next journal).
 
         Nothing is written, and no lock is taken: a writer may fold the journal into
         the file between our read of the file and our read of the journal, which
@@ -307,14 +321,14 @@ class StateStore:
         for _ in range(READ_ATTEMPTS):
             snapshot = self.read_snapshot()
             try:
-                state = filejournal.replay_pending(self, snapshot.state)
+                state = filejournal.replay_pending(self, snapshot)
             except StateError:
                 if self._changed_since(snapshot):
                     continue  # the refusal may come from pairing two generations
                 raise
             if not self._changed_since(snapshot):
                 self.refuse_moved(state)
-                return state
+                return state, snapshot
         raise StateError(
             f"state {self.path} was replaced {READ_ATTEMPTS} times while it was being read "
             "(other trunksync runs folding it); nothing was changed: run the command again"
@@ -338,12 +352,12 @@ class StateStore:
                     f"restore it (cp {self.backup_path} {self.path}), or remove the backup "
                     "to start a new, empty state"
                 ) from None
-            return FileSnapshot(None, None)
+            return FileSnapshot(None, None, None)
         except OSError as error:
             raise StateError(f"cannot read state {self.path}: {_reason(error)}") from None
         state = parse_state(raw, self.path, self._restore_hint())
         self._check_lineage(state)
-        return FileSnapshot(state, stamp)
+        return FileSnapshot(state, stamp, raw)
 
     def _changed_since(self, snapshot: FileSnapshot) -> bool:
         """Whether the file is no longer the one `snapshot` read (an atomic replace

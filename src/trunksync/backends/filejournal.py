@@ -11,13 +11,29 @@ A record is a header line and a payload line:
     TSJ1 <payload length> <sha256 of the payload, hex>\\n
     {"actor": ..., "changes": [...], "lineage": ..., "serial": N, "time": ...}\\n
 
+The first record also holds `"base"`: the sha256 of the trunks.json bytes the
+journal is written on ("none": no file). A fold first appends a fold mark,
+`{"folded": <sha256 of the new file's bytes>, "lineage": ..., "serial": N}`,
+fsynced, then replaces the file, then appends the history line, then removes
+the journal.
+
 Reading: a torn LAST record (short, with no line break after its header, or
 its checksum does not match, with nothing after it) is dropped: the write-ahead
 rule means nothing was sent on its strength. Anything else wrong (a bad record
 followed by more, a length pointing past sound records, a lineage that is not
-the state's, a gap in the serials) is refused, changing nothing.
-Records whose serial the file already has were folded before (a fold that
-crashed before it removed the journal) and are skipped: folding twice is harmless.
+the state's, a gap in the serials) is refused, changing nothing. Then:
+
+- the file is the journal's base: its records are applied;
+- the file is one a fold mark names: the journal was folded into it, and the
+  fold died before it removed the journal; nothing is applied (folding twice
+  is harmless);
+- otherwise the file was replaced under the journal (a git pull or checkout
+  brought another version of the same lineage, whose serials may well equal
+  the journal's): refused, naming the ids and intents the journal holds, never
+  silently dropped.
+
+A journal written before base digests (no "base") goes by the serials: records
+whose serial the file already has are taken as folded before.
 """
 
 from __future__ import annotations
@@ -36,8 +52,10 @@ from pydantic import ValidationError
 
 from trunksync.backends.base import HistoryEntry
 from trunksync.changes import (
+    ForgetIntent,
     ForgetTrunk,
     RecordId,
+    RecordIntent,
     Retire,
     StateChange,
     Unretire,
@@ -48,10 +66,17 @@ from trunksync.changes import (
 from trunksync.errors import StateError
 from trunksync.runner import actor
 from trunksync.sanitize import printable
-from trunksync.state import FORMAT_VERSION, State, create_file, fsync_dir, utc_now
+from trunksync.state import (
+    FORMAT_VERSION,
+    State,
+    create_file,
+    file_digest,
+    fsync_dir,
+    utc_now,
+)
 
 if TYPE_CHECKING:
-    from trunksync.state import StateStore
+    from trunksync.state import FileSnapshot, StateStore
 
 MAGIC = b"TSJ1"
 MAX_HEADER = 128  # a header longer than this is not one
@@ -63,24 +88,48 @@ class JournalRecord(NamedTuple):
     time: str
     actor: str
     changes: tuple[StateChange, ...]
+    # The first record only: `file_digest` of the trunks.json it was written on top of.
+    base: str | None = None
+
+
+class FoldMark(NamedTuple):
+    """Appended, fsynced, just before a fold replaces trunks.json: `file_digest` of
+    the bytes it writes. A journal beside exactly those bytes was folded into them."""
+
+    lineage: str
+    serial: int
+    digest: str
 
 
 class Scan(NamedTuple):
-    """What a journal holds: its sound records, and how many torn bytes end it."""
+    """What a journal holds: its sound records, how many torn bytes end it, and the
+    digests of the files it was folded into (its fold marks)."""
 
     records: list[JournalRecord]
     torn_tail: int
+    folded: tuple[str, ...] = ()
 
 
 def encode_record(record: JournalRecord) -> bytes:
+    body: dict[str, Any] = {
+        "actor": record.actor,
+        "changes": [change_to_json(change) for change in record.changes],
+        "lineage": record.lineage,
+        "serial": record.serial,
+        "time": record.time,
+    }
+    if record.base is not None:
+        body["base"] = record.base
+    return _frame(body)
+
+
+def encode_mark(mark: FoldMark) -> bytes:
+    return _frame({"folded": mark.digest, "lineage": mark.lineage, "serial": mark.serial})
+
+
+def _frame(body: dict[str, Any]) -> bytes:
     payload = json.dumps(
-        {
-            "actor": record.actor,
-            "changes": [change_to_json(change) for change in record.changes],
-            "lineage": record.lineage,
-            "serial": record.serial,
-            "time": record.time,
-        },
+        body,
         sort_keys=True,
         ensure_ascii=True,  # one line whatever the names hold
         separators=(",", ":"),
@@ -92,51 +141,81 @@ def encode_record(record: JournalRecord) -> bytes:
 def scan(data: bytes, path: Path) -> Scan:
     """Every sound record in `data`; a torn last record is counted, anything else refused."""
     records: list[JournalRecord] = []
+    folded: list[str] = []
     offset = 0
     while offset < len(data):
-        header_end = data.find(b"\n", offset, offset + MAX_HEADER)
-        if header_end < 0:
-            if len(data) - offset < MAX_HEADER:
-                return Scan(records, len(data) - offset)  # a header cut short
-            raise _corrupt(path, offset, "no record header")
-        header = data[offset:header_end].split(b" ")
-        if len(header) != 3 or header[0] != MAGIC or not header[1].isdigit():
-            raise _corrupt(path, offset, "not a record header")
-        start = header_end + 1
-        end = start + int(header[1])
-        if end + 1 > len(data):
-            if data.find(b"\n", start) >= 0:
-                # A payload is one line, and the last byte a torn write loses is its
-                # line break: one after the header means more was written after this
-                # record, so its length is damaged; dropping it would drop them too.
-                raise _corrupt(path, offset, "its length points past the end of the journal")
-            return Scan(records, len(data) - offset)  # the payload cut short
-        payload = data[start:end]
-        sound = data[end : end + 1] == b"\n" and (
-            hashlib.sha256(payload).hexdigest().encode() == header[2]
-        )
-        if not sound:
-            if end + 1 == len(data):
-                return Scan(records, len(data) - offset)  # the last write, torn
-            raise _corrupt(path, offset, "its checksum does not match")
-        records.append(_decode(payload, path, offset))
-        offset = end + 1
-    return Scan(records, 0)
+        span = _payload_span(data, offset, path)
+        if span is None:
+            return Scan(records, len(data) - offset, tuple(folded))
+        entry = _decode(data[span[0] : span[1]], path, offset)
+        if isinstance(entry, FoldMark):
+            folded.append(entry.digest)
+        elif folded:
+            # A fold mark is written only once every change is: a change after one
+            # is not from trunksync.
+            raise _corrupt(path, offset, "a change follows a fold mark")
+        else:
+            records.append(entry)
+        offset = span[1] + 1
+    return Scan(records, 0, tuple(folded))
 
 
-def _decode(payload: bytes, path: Path, offset: int) -> JournalRecord:
+def _payload_span(data: bytes, offset: int, path: Path) -> tuple[int, int] | None:
+    """Where the sound payload of the record at `offset` starts and ends; None when a
+    torn last record starts there; anything else is refused."""
+    header_end = data.find(b"\n", offset, offset + MAX_HEADER)
+    if header_end < 0:
+        if len(data) - offset < MAX_HEADER:
+            return None  # a header cut short
+        raise _corrupt(path, offset, "no record header")
+    header = data[offset:header_end].split(b" ")
+    if len(header) != 3 or header[0] != MAGIC or not header[1].isdigit():
+        raise _corrupt(path, offset, "not a record header")
+    start = header_end + 1
+    end = start + int(header[1])
+    if end + 1 > len(data):
+        if data.find(b"\n", start) >= 0:
+            # A payload is one line, and the last byte a torn write loses is its
+            # line break: one after the header means more was written after this
+            # record, so its length is damaged; dropping it would drop them too.
+            raise _corrupt(path, offset, "its length points past the end of the journal")
+        return None  # the payload cut short
+    payload = data[start:end]
+    sound = data[end : end + 1] == b"\n" and (
+        hashlib.sha256(payload).hexdigest().encode() == header[2]
+    )
+    if not sound:
+        if end + 1 == len(data):
+            return None  # the last write, torn
+        raise _corrupt(path, offset, "its checksum does not match")
+    return start, end
+
+
+def _decode(payload: bytes, path: Path, offset: int) -> JournalRecord | FoldMark:
     try:
         data = json.loads(payload)
-        changes = tuple(change_from_json(change) for change in data["changes"])
-        record = JournalRecord(
-            str(data["lineage"]), data["serial"], str(data["time"]), str(data["actor"]), changes
-        )
+        entry = _entry(data)
     # RecursionError: a checksummed but deeply nested payload (hand-made) is corrupt too.
-    except (ValueError, KeyError, TypeError, ValidationError, RecursionError):
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError, RecursionError):
         raise _corrupt(path, offset, "its content is not a state change") from None
-    if not isinstance(record.serial, int) or record.serial < 1:
+    if not isinstance(entry.serial, int) or entry.serial < 1:
         raise _corrupt(path, offset, "its serial is not a positive number")
-    return record
+    return entry
+
+
+def _entry(data: Any) -> JournalRecord | FoldMark:
+    if "folded" in data:
+        return FoldMark(str(data["lineage"]), data["serial"], str(data["folded"]))
+    changes = tuple(change_from_json(change) for change in data["changes"])
+    base = data.get("base")
+    return JournalRecord(
+        str(data["lineage"]),
+        data["serial"],
+        str(data["time"]),
+        str(data["actor"]),
+        changes,
+        None if base is None else str(base),
+    )
 
 
 def _corrupt(path: Path, offset: int, why: str) -> StateError:
@@ -171,46 +250,65 @@ def holds_records(path: Path) -> bool:
         return True
 
 
-def replay(base: State | None, records: Sequence[JournalRecord], path: Path) -> tuple[State, int]:
-    """`base` (None: no file yet) with the journal's unfolded records applied, in
-    memory; and how many records that was. Refuses a foreign lineage or a gap."""
-    if base is None:
-        # No file yet: a first run crashed before its first fold.
-        if not records:
-            return State.new(), 0
-        try:
-            state = State(format_version=FORMAT_VERSION, lineage=records[0].lineage, serial=0)
-        except ValidationError:
-            raise _corrupt(path, 0, "its lineage is not one") from None
+def replay(store: StateStore, file: FileSnapshot, pending: Scan) -> tuple[State, int]:
+    """The file with the journal's unfolded records applied, in memory; and how many
+    records that was. Refuses a foreign lineage, a gap, or a journal written on top of
+    another version of the file."""
+    path = store.journal_path
+    state = _starting_state(file.state, pending.records, path)
+    records = _checked(pending.records, state.lineage, path)
+    if not records:
+        return state, 0
+    if records[0].base is None:
+        # Written by a trunksync before base digests: the serials are all there is to
+        # go by, and records the file has are taken as folded before.
+        records = [record for record in records if record.serial > state.serial]
     else:
-        state = base.model_copy(
+        digest = file.digest()
+        if digest != records[0].base:
+            if digest in pending.folded:
+                return state, 0  # folded into this very file; the fold died before the unlink
+            raise _divergent(store, records)
+    for record in records:
+        if record.serial != state.serial + 1:
+            raise _gap(path, state.serial + 1, record.serial)
+        apply_changes(state, record.changes)
+        state.serial = record.serial
+    return state, len(records)
+
+
+def _starting_state(base: State | None, records: Sequence[JournalRecord], path: Path) -> State:
+    """A copy of the file's state to apply records to; with no file (a first run that
+    crashed before its first fold), an empty one of the journal's lineage."""
+    if base is not None:
+        return base.model_copy(
             update={
                 "trunks": dict(base.trunks),
                 "intents": dict(base.intents),
                 "retired": dict(base.retired),
             }
         )
-    applied = 0
-    previous: int | None = None
-    for record in records:
-        if record.lineage != state.lineage:
+    if not records:
+        return State.new()
+    try:
+        return State(format_version=FORMAT_VERSION, lineage=records[0].lineage, serial=0)
+    except ValidationError:
+        raise _corrupt(path, 0, "its lineage is not one") from None
+
+
+def _checked(records: list[JournalRecord], lineage: str, path: Path) -> list[JournalRecord]:
+    """`records`, refused unless all are of `lineage` with consecutive serials."""
+    for index, record in enumerate(records):
+        if record.lineage != lineage:
             raise StateError(
                 f"state journal {path} belongs to lineage {printable(record.lineage)}, "
-                f"but the state has lineage {state.lineage}: the state file was replaced. "
+                f"but the state has lineage {lineage}: the state file was replaced. "
                 f"Restore the matching file, or move the journal aside (mv {path} {path}.bad); "
                 "nothing was changed"
             )
-        if previous is not None and record.serial != previous + 1:
-            raise _gap(path, previous + 1, record.serial)
-        previous = record.serial
-        if record.serial <= state.serial:
-            continue  # folded before: the fold was interrupted before it removed the journal
-        if record.serial != state.serial + 1:
-            raise _gap(path, state.serial + 1, record.serial)
-        apply_changes(state, record.changes)
-        state.serial = record.serial
-        applied += 1
-    return state, applied
+        if index and record.serial != records[index - 1].serial + 1:
+            raise _gap(path, records[index - 1].serial + 1, record.serial)
+    return records
 
 
 def _gap(path: Path, expected: int, found: int) -> StateError:
@@ -222,27 +320,86 @@ def _gap(path: Path, expected: int, found: int) -> StateError:
     )
 
 
-def replay_pending(store: StateStore, file_state: State | None) -> State:
+def _divergent(store: StateStore, records: Sequence[JournalRecord]) -> StateError:
+    journal, file = store.journal_path, store.path
+    return StateError(
+        f"state journal {journal} holds changes of an interrupted run (serials "
+        f"{records[0].serial}-{records[-1].serial}: {_what(records)}) that were written on "
+        f"top of another version of {file} than the one there now (it was replaced since, "
+        "e.g. by a git pull or checkout), so they are in neither; nothing was changed. "
+        f"Either put back the {file} they were written on and run `trunksync apply` to fold "
+        f"them, then merge; or move the journal aside (mv {journal} {journal}.bad) and run "
+        "`trunksync apply`, which reports each trunk they recorded as a conflict to import"
+    )
+
+
+def _what(records: Sequence[JournalRecord], most: int = 5) -> str:
+    """The trunk ids `records` record and the intents they leave open, in words."""
+    ids: list[str] = []
+    open_intents: dict[str, None] = {}  # ordered
+    for change in (change for record in records for change in record.changes):
+        if isinstance(change, RecordIntent):
+            open_intents[change.name] = None
+        elif isinstance(change, (RecordId, ForgetIntent)):
+            open_intents.pop(change.name, None)
+            if isinstance(change, RecordId):
+                ids.append(change.record.trunk_id)
+    parts = [
+        f"{kind} {', '.join(printable(item) for item in items[:most])}"
+        + (f" and {len(items) - most} more" if len(items) > most else "")
+        for kind, items in (("trunk ids", ids), ("open intents for", list(open_intents)))
+        if items
+    ]
+    return "; ".join(parts) or "no trunk id and no open intent"
+
+
+def replay_pending(store: StateStore, file: FileSnapshot) -> State:
     """What a reader sees: the file with a crash's journal replayed, nothing written."""
-    records = read_journal(store.journal_path).records
-    state, _ = replay(file_state, records, store.journal_path)
+    state, _ = replay(store, file, read_journal(store.journal_path))
     return state
 
 
 def fold_pending(store: StateStore, command: str) -> None:
-    """Under the lock: fold a journal a crash left into the file, then remove it."""
+    """Under the lock: fold a journal a crash left into the file, then remove it.
+
+    The order keeps every step recoverable: the fold mark (fsynced) before the file,
+    the file before the history, the history before the journal goes.
+    """
     if not store.journal_path.exists():
         return
     pending = read_journal(store.journal_path)
-    file_state = store.read_file()
-    state, applied = replay(file_state, pending.records, store.journal_path)
+    state, applied = replay(store, store.read_snapshot(), pending)
     if applied:
         store.refuse_moved(state)
-        store.write_bytes(state.to_json())
+        data = state.to_json()
+        mark = FoldMark(state.lineage, state.serial, file_digest(data))
+        mark_folded(store, pending.torn_tail, mark)
+        store.write_bytes(data)
         folded = pending.records[-applied:]
         summary = summarize(folded, state) + f" (folded after an interrupted run by {actor()})"
         append_history(store, state.serial, summary, who=folded[-1].actor)
     remove_journal(store)
+
+
+def mark_folded(store: StateStore, torn_tail: int, mark: FoldMark) -> None:
+    """Append `mark` to a crash's journal, first cutting off its torn tail (which
+    would otherwise sit before the mark and read as corruption)."""
+    path = store.journal_path
+    try:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            end = os.fstat(fd).st_size - torn_tail
+            os.ftruncate(fd, end)
+            os.lseek(fd, end, os.SEEK_SET)
+            _write_all(fd, encode_mark(mark))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise StateError(
+            f"cannot write the state journal {path}: {printable(error.strerror or str(error))}; "
+            "nothing was folded, and the next command tries again"
+        ) from None
 
 
 def remove_journal(store: StateStore) -> None:

@@ -21,16 +21,19 @@ from trunksync.backends.base import BackendIdentity, HistoryEntry
 from trunksync.changes import StateChange, apply_changes
 from trunksync.errors import StateError
 from trunksync.runner import actor
-from trunksync.state import State, StateStore, utc_now
+from trunksync.state import State, StateStore, file_digest, utc_now
 
 
 class _LockedFile:
     """The state held under the lock; commits go to the journal."""
 
-    def __init__(self, store: StateStore, state: State, existed: bool) -> None:
+    def __init__(self, store: StateStore, state: State, existed: bool, base: str) -> None:
         self._store = store
         self._state = state
         self._existed = existed
+        # The digest of the trunks.json this run's journal is written on: a reader
+        # replays the journal only on top of exactly that file (see filejournal).
+        self._base = base
         self._writer = filejournal.JournalWriter(store)
         self._actor = actor()
         self._committed: list[filejournal.JournalRecord] = []
@@ -50,7 +53,12 @@ class _LockedFile:
             return
         with self._mutex:
             record = filejournal.JournalRecord(
-                self._state.lineage, self._state.serial + 1, utc_now(), self._actor, tuple(changes)
+                self._state.lineage,
+                self._state.serial + 1,
+                utc_now(),
+                self._actor,
+                tuple(changes),
+                None if self._committed else self._base,  # the journal's first record
             )
             self._writer.append(filejournal.encode_record(record))
             apply_changes(self._state, changes)
@@ -58,14 +66,25 @@ class _LockedFile:
             self._committed.append(record)
 
     def fold(self) -> None:
-        """Write trunks.json once with every committed change, then drop the journal."""
+        """Write trunks.json once with every committed change, then drop the journal.
+
+        The journal first gets a fold mark naming the new file's bytes: a crash
+        between the write and the unlink leaves a journal that readers then know
+        is folded into that file, and not written on another one.
+        """
         with self._mutex:
-            self._writer.close()
             if not self._committed:
+                self._writer.close()
                 if self._writer.created:  # a first append failed and was cut back to nothing
                     filejournal.remove_journal(self._store)
                 return
-            self._store.write_bytes(self._state.to_json())
+            data = self._state.to_json()
+            mark = filejournal.FoldMark(self._state.lineage, self._state.serial, file_digest(data))
+            try:
+                self._writer.append(filejournal.encode_mark(mark))
+            finally:
+                self._writer.close()
+            self._store.write_bytes(data)
             filejournal.append_history(
                 self._store,
                 self._state.serial,
@@ -105,7 +124,8 @@ class LocalBackend:
             if on_locked is not None:
                 on_locked()
             existed = self._store.exists()
-            locked = _LockedFile(self._store, self._store.load(), existed)
+            state, file = self._store.load_with_file()
+            locked = _LockedFile(self._store, state, existed, file.digest())
             self._holding = True
             try:
                 yield locked
