@@ -16,7 +16,7 @@ from pg_cluster import PgCluster
 from trunksync import api
 from trunksync.api import spec_without_password
 from trunksync.backends import StateBackend, open_backend
-from trunksync.backends.postgres import PostgresBackend, parse_url
+from trunksync.backends.postgres import CLIENT_KEEPALIVES, PostgresBackend, parse_url
 from trunksync.changes import RecordId
 from trunksync.cli import cli
 from trunksync.errors import StateError
@@ -187,3 +187,14 @@ def test_a_migrate_that_cannot_reach_the_target_leaves_the_source_live(
     failed = run("state", "migrate", "--state", pg_url + "?workspace=old", "--to", nowhere)
     assert failed.exit_code == 1 and "no_such_database" in failed.stderr
     assert not refused(source) and source.load().trunks.keys() == {"a"}
+
+
+def test_connections_have_client_side_keepalives_unless_the_url_sets_them(pg_url: str) -> None:
+    with PostgresBackend.from_url(pg_url).connect() as conn:
+        parameters = conn.info.get_parameters()
+    assert {key: parameters.get(key) for key in CLIENT_KEEPALIVES} == CLIENT_KEEPALIVES
+    given = f"{pg_url}?keepalives_idle=5&tcp_user_timeout=9000&workspace=w"
+    with PostgresBackend.from_url(given).connect() as conn:
+        parameters = conn.info.get_parameters()
+    assert (parameters["keepalives_idle"], parameters["tcp_user_timeout"]) == ("5", "9000")
+    assert parameters["keepalives_count"] == "3"

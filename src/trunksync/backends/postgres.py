@@ -61,6 +61,17 @@ except ImportError:  # pragma: no cover - the extra is not installed
 DEFAULT_WORKSPACE = "default"
 DEFAULT_SCHEMA = "trunksync"
 CONNECT_TIMEOUT_S = 10
+# Client-side TCP keepalives and a TCP user timeout (libpq parameters), unless the URL
+# sets them: in a network partition no reply ever comes, and without these a commit
+# waits on its socket forever (statement_timeout and the server's keepalives only end
+# the server's side). Dead peers are noticed within about a minute.
+CLIENT_KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",  # ms: unacknowledged data for this long drops the link
+}
 STATEMENT_TIMEOUT_MS = 30_000
 # Poll for a held lock with short waits first (most runs are short), then
 # at most this long between tries.
@@ -105,6 +116,10 @@ def parse_url(url: str) -> PgTarget:
         "PGCONNECT_TIMEOUT"
     ):
         theirs.append(("connect_timeout", f"connect_timeout={CONNECT_TIMEOUT_S}"))
+    given = {key for key, _ in theirs}
+    theirs += [
+        (key, f"{key}={value}") for key, value in CLIENT_KEEPALIVES.items() if key not in given
+    ]
     conninfo = pg_url.join(parts._replace(query="&".join(raw for _, raw in theirs)))
     return PgTarget(conninfo, workspace, schema, tuple(pg_url.secrets(url)))
 
