@@ -58,7 +58,8 @@ class Received:
 class Reply:
     """What to send back. `body` may be a function yielding chunks (sent until the
     client hangs up, with no length). `drip` sends the body one byte at a time,
-    that many seconds apart. `hang` answers nothing until the server stops."""
+    that many seconds apart. `hang` answers nothing until the server stops; `drop`
+    closes the connection at once without a word (the request was read)."""
 
     status: int
     body: bytes | Callable[[], Iterator[bytes]] = b""
@@ -66,6 +67,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     drip: float | None = None
     hang: bool = False
+    drop: bool = False
 
 
 Behaviour = Callable[[Received, "HostileServer"], Reply]
@@ -229,6 +231,11 @@ def hang() -> Behaviour:
     return lambda request, server: Reply(200, hang=True)
 
 
+def dropped() -> Behaviour:
+    """Read the request, then close the connection without answering."""
+    return lambda request, server: Reply(200, drop=True)
+
+
 def garbage(status: int = 200) -> Behaviour:
     return fixed(
         status, b"\xff\xfe\x00\x1b[2J\x1b]0;owned\x07\r\nnot json\x9b31m", "application/json"
@@ -349,6 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply) -> None:
         stopping = self.server.hostile.stopping
+        if reply.drop:
+            self.close_connection = True
+            return
         if reply.hang:
             stopping.wait()
             self.close_connection = True

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import pytest
 import trunksync
 from emulator_fixtures import EmulatorHandle
 from helpers import API_KEY, SECRET_ENV, exotel_trunks, write
+from hostile_server import CREATE, HostileServer, dropped
+from trunksync.apply import SEND_SLACK
 from trunksync.backends.base import BackendIdentity, HistoryEntry
 from trunksync.changes import StateChange, apply_changes
 from trunksync.errors import TrunksyncError
@@ -77,6 +80,35 @@ def test_apply_asks_for_the_list_once_the_lock_is_held_and_only_once(
     assert report.counts["created"] == 3
     assert lists_when_locked == [before]
     assert emulator.stats()["list_calls"] == before + 1
+
+
+def test_apply_waits_out_the_clients_own_deadline_not_a_shorter_one(
+    hostile: HostileServer, trunks_file: Path
+) -> None:
+    # connect(timeout=) bounds a request; apply_plan(timeout=) was a separate number.
+    # Trusting "absent" after the shorter one could create a second trunk while the
+    # first request may still land: the wait covers the client's deadline.
+    hostile.answer(CREATE, dropped())
+    desired = trunksync.load_desired(trunks_file, env=SECRET_ENV)
+    waited: list[float] = []
+
+    def cancelled_wait(seconds: float) -> bool:
+        waited.append(seconds)
+        return True  # stop there: the intent is kept for the next run
+
+    frozen = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with trunksync.connect(hostile.url, API_KEY, timeout=9.0) as client:
+        report = trunksync.apply_plan(
+            desired,
+            trunksync.open_state("state/trunks.json"),
+            client,
+            parallelism=1,
+            timeout=0.5,
+            clock=lambda: frozen,
+            wait=cancelled_wait,
+        )
+    assert waited == [9.0 + SEND_SLACK] * 3  # one wait for each of the three trunks
+    assert report.counts["unknown"] == 3
 
 
 def test_a_set_cancel_token_sends_nothing(emulator: EmulatorHandle, trunks_file: Path) -> None:

@@ -37,7 +37,7 @@ from trunksync.errors import StateError
 from trunksync.plan import CREATE, Change
 from trunksync.reconcile import ABSENT, ADOPT, RemoteTrunk
 from trunksync.results import CREATED, UNKNOWN, Result
-from trunksync.state import Intent, State, stamp
+from trunksync.state import Intent, State, stamp, utc_now
 
 
 class FakeLocked:
@@ -74,8 +74,18 @@ class FakeClient:
         # each preceded by `before_send`, as PlatformClient does.
         self.rate_limited = 0
         self.on_attempt: Any = None
+        self.answer_ids: dict[str, str] = {}  # name -> the id its create answers with
+        self.lost_answers: set[str] = set()  # names whose create is made, then times out
+        self.created_at = "2024-01-01T00:00:00"
 
     def create_trunk(self, body: dict[str, Any], redact: Any = (), before_send: Any = None) -> str:
+        answered = self.answer_ids.get(body["trunk_name"])
+        if answered is not None:  # creates a trunk, but answers with another id
+            self._create(body, before_send)
+            return answered
+        return self._create(body, before_send)
+
+    def _create(self, body: dict[str, Any], before_send: Any) -> str:
         name = body["trunk_name"]
         for _ in range(self.rate_limited + 1):
             if before_send is not None:
@@ -92,7 +102,9 @@ class FakeClient:
             raise OutcomeUnknown("no answer from the API (timeout)")
         trunk_id = f"ST_{len(self.sent):04d}"
         with self.lock:
-            self.trunks.append(RemoteTrunk(trunk_id, name, "exotel", "2024-01-01T00:00:00"))
+            self.trunks.append(RemoteTrunk(trunk_id, name, "exotel", self.created_at))
+        if name in self.lost_answers:  # created, but the answer never came back
+            raise OutcomeUnknown("no answer from the API (timeout)")
         return trunk_id
 
     def list_trunks(self) -> list[RemoteTrunk]:
@@ -361,6 +373,37 @@ def test_a_create_the_client_retries_is_sent_within_the_slack_of_its_intent() ->
     assert [r.status for r in results] == [CREATED] * 2
     assert len(ages) == 6 and max(ages) <= SEND_SLACK
     assert locked.state.intents == {}
+
+
+def test_an_answer_naming_another_trunks_id_is_not_believed() -> None:
+    # The second create makes its trunk but answers with the first one's id:
+    # recorded as is, one id would stand for two names and the real trunk would
+    # be known to nobody. The list decides: the real trunk is adopted.
+    locked = FakeLocked()
+    client = FakeClient(locked)
+    client.answer_ids = {"T01": "ST_0001"}
+    client.created_at = utc_now()  # after the intents: the found trunk is adoptable
+    engine, _ = applier(client, locked, parallelism=1)
+    results = engine.run(creates(2), lambda result: None)
+    ids = {name: record.trunk_id for name, record in locked.state.trunks.items()}
+    assert ids == {"T00": "ST_0001", "T01": "ST_0002"}
+    assert {t.trunk_id for t in client.trunks} == set(ids.values())
+    assert "an id already recorded for another trunk" in (results[1].message or "")
+
+
+def test_an_unreadable_creation_time_on_the_platform_still_records_the_trunk() -> None:
+    # An adopted trunk's time comes from the platform's list: a time the state
+    # could not load again is replaced by now, not a crash on every later run.
+    locked = FakeLocked()
+    client = FakeClient(locked)
+    client.created_at = "Thu, 15 Jan 2026 10:00"
+    client.lost_answers = {"T00"}
+    engine, _ = applier(client, locked, parallelism=1, clock=lambda: NOW, wait=lambda s: False)
+    results = engine.run(creates(1), lambda result: None)
+    assert [r.status for r in results] == [CREATED]
+    recorded = locked.state.trunks["T00"]
+    assert recorded.trunk_id == "ST_0001"
+    assert datetime.fromisoformat(recorded.created_at.replace("Z", "+00:00")).year >= 2026
 
 
 def _intent_at(moment: datetime) -> Intent:

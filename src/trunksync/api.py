@@ -294,7 +294,9 @@ def apply_plan(
         max_deactivate_share, force = saved.safety
     settler = Settler(
         client,
-        timeout,
+        # A request lasts as long as the client lets it: waiting less than that
+        # before trusting "absent" could create a second trunk.
+        max(timeout, client.timeout),
         cancel=cancel,
         clock=clock or now_utc,
         wait=wait,

@@ -358,10 +358,15 @@ class Applier:
         self._failure: BaseException | None = None
         self.interrupted = False
         self.batches = 0
+        # Every id the state holds or this run recorded: an answer naming one of
+        # them for another trunk is not believed (see `_claim`).
+        self._claimed: set[str] = set()
+        self._claim_lock = threading.Lock()
 
     def run(self, changes: Sequence[Change], report: Report) -> list[Result]:
         """Carry out `changes`; `report` each result once its changes are durable."""
         self._pending = deque(changes)
+        self._claimed = self._locked.state.known_ids()
         with Committer(self._locked, report) as committer:
             workers = [
                 threading.Thread(
@@ -516,6 +521,7 @@ class Applier:
                 trunk_id = self._client.create_trunk(
                     trunk.request_body(), redact=_secrets(trunk), before_send=timely
                 )
+                self._claim(trunk_id)
             except OutcomeUnknown as error:
                 settled = self._settle(name, intent, error, committer)
                 if settled is not None:
@@ -532,6 +538,21 @@ class Applier:
             return Outcome(Result(name, CREATED, trunk_id), (recorded,))
         message = f"not created after {MAX_ATTEMPTS} attempts"
         return Outcome(Result(name, FAILED, message=message), (ForgetIntent(name),))
+
+    def _claim(self, trunk_id: str) -> None:
+        """Take `trunk_id` for the create that was answered with it, or raise
+        OutcomeUnknown when another trunk has it already: recording it twice would
+        lose whatever the create really made (the list decides instead)."""
+        from trunksync.client import OutcomeUnknown
+
+        with self._claim_lock:
+            taken = trunk_id in self._claimed
+            self._claimed.add(trunk_id)
+        if taken:
+            raise OutcomeUnknown(
+                f"the API answered with {trunk_id}, an id already recorded for another trunk",
+                answered=True,
+            )
 
     def _settle(
         self, name: str, intent: Intent, error: ApiError, committer: Committer
@@ -552,6 +573,8 @@ class Applier:
             return None
         if resolution.kind == ADOPT:
             found = resolution.candidates[0]
+            with self._claim_lock:
+                self._claimed.add(found.trunk_id)
             recorded = _record_id(name, intent, found.trunk_id, found.created_at or utc_now())
             result = Result(name, CREATED, found.trunk_id, f"adopted after: {error}")
             return Outcome(result, (recorded,))
@@ -595,7 +618,18 @@ new_intent = _new_intent
 def _record_id(name: str, intent: Intent, trunk_id: str, created_at: str) -> RecordId:
     """The id for `name`, closing its intent; a replaced trunk is retired in the same change."""
     since = utc_now() if intent.replaces else None
-    return RecordId(name, intent.record(trunk_id, created_at), intent.replaces, since)
+    record = intent.record(trunk_id, _readable_time(created_at))
+    return RecordId(name, record, intent.replaces, since)
+
+
+def _readable_time(text: str) -> str:
+    """`text` (the platform's creation time), or now when it cannot be read: the
+    state only holds times it can read, and the trunk must be recorded anyway."""
+    try:
+        parse_time(text)
+    except ValueError:
+        return utc_now()
+    return text
 
 
 def created_change(trunk: DesiredTrunk, trunk_id: str, created_at: str | None = None) -> RecordId:

@@ -584,6 +584,11 @@ class PlatformClient:
         )
 
     @property
+    def timeout(self) -> float:
+        """The total deadline of each request, in seconds."""
+        return self._timeout
+
+    @property
     def base_url(self) -> str:
         """The checked API URL, without a trailing slash (never holds credentials)."""
         return self._base_url
