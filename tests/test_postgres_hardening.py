@@ -19,7 +19,7 @@ from trunksync.backends import StateBackend, open_backend
 from trunksync.backends.postgres import CLIENT_KEEPALIVES, PostgresBackend, parse_url
 from trunksync.changes import RecordId
 from trunksync.cli import cli
-from trunksync.errors import StateError
+from trunksync.errors import StateError, TrunksyncError
 from trunksync.state import TrunkRecord
 
 pytestmark = pytest.mark.postgres
@@ -198,3 +198,30 @@ def test_connections_have_client_side_keepalives_unless_the_url_sets_them(pg_url
         parameters = conn.info.get_parameters()
     assert (parameters["keepalives_idle"], parameters["tcp_user_timeout"]) == ("5", "9000")
     assert parameters["keepalives_count"] == "3"
+
+
+def test_a_service_is_part_of_the_identity_and_a_host_less_url_works(
+    tmp_path: Path, pg_cluster: PgCluster, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod, staging = pg_cluster.create_database(), pg_cluster.create_database()
+    services = tmp_path / "pg_service.conf"
+    services.write_text(
+        "".join(
+            f"[{name}]\nhost=127.0.0.1\nport={pg_cluster.port}\ndbname={db}\nuser=postgres\n"
+            for name, db in (("prod", prod), ("staging", staging))
+        )
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    a = PostgresBackend.from_url("postgresql://?service=prod&workspace=w")
+    b = PostgresBackend.from_url("postgresql://?service=staging&workspace=w")
+    seeded_backend(a, "x")
+    assert a.exists() and not b.exists()
+    assert a.identity() != b.identity() and "service=prod" in a.identity().location
+    seeded_backend(b, "y")
+    with pytest.raises(TrunksyncError, match="already holds a state"):
+        api.migrate_state(b, a)  # two states, not "the same state"
+    monkeypatch.setenv("PGHOST", str(pg_cluster.folder))
+    monkeypatch.setenv("PGPORT", str(pg_cluster.port))
+    monkeypatch.setenv("PGUSER", "postgres")
+    dbname = pg_url.rsplit("/", 1)[1]
+    assert PostgresBackend.from_url(f"postgresql:///{dbname}").load().serial == 0

@@ -718,8 +718,13 @@ def _identity(target: PgTarget) -> BackendIdentity:
     port = params.get("port") or "5432"
     dbname = params.get("dbname") or params.get("user") or user_name()
     location = f"{host}:{port}/{dbname}"
+    # A service (pg_service.conf) may name another server or database than the URL's
+    # host and dbname show: two services are two states. Never a credential.
+    extra = [f"service={params['service']}"] if params.get("service") else []
     if target.schema != DEFAULT_SCHEMA:
-        location += f"?schema={target.schema}"
+        extra.append(f"schema={target.schema}")
+    if extra:
+        location += "?" + "&".join(extra)
     return BackendIdentity("postgresql", printable(location), target.workspace)
 
 
