@@ -419,7 +419,9 @@ class _Lane:
             ticket.traced = True
             if event == "http11.send_request_headers.started":
                 ticket.headers_sent = True
-        if event == "connection.connect_tcp.complete":
+        # TLS wraps the TCP socket in a new one and detaches the first (its fd
+        # becomes -1): the socket to shut down is the last one a step returned.
+        if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
             stream = info.get("return_value")
             found = stream.get_extra_info("socket") if stream is not None else None
             with self.lock:
@@ -431,8 +433,10 @@ class _Lane:
         with self.lock:
             if self.socket is not None:
                 # An OSError means it is closed already: nothing is waiting on it.
+                # The plain socket's shutdown, also for a TLS one: SSLSocket's own
+                # drops its TLS state under the thread that is reading with it.
                 with suppress(OSError):
-                    self.socket.shutdown(socket.SHUT_RDWR)
+                    socket.socket.shutdown(self.socket, socket.SHUT_RDWR)
 
 
 class _Watchdog:
