@@ -628,6 +628,41 @@ def test_an_unreachable_proxy_is_named_without_its_credentials(
     assert "corp-user" not in message and "proxy-pass" not in message
 
 
+def test_a_proxy_without_a_scheme_is_http_and_its_password_is_scrubbed(
+    hostile: HostileServer, no_proxy_environment: pytest.MonkeyPatch
+) -> None:
+    # `user:pass@host:port` is read as http://, as curl and httpx's client read it;
+    # read raw, httpx refused it with the whole URL in its message.
+    password = "proxy-pass-0043"
+    where = hostile.url.removeprefix("http://")
+    no_proxy_environment.setenv("HTTP_PROXY", f"corp-user:{password}@{where}")
+    assert environment_proxy("http://127.0.0.2:9") == f"http://corp-user:{password}@{where}"
+    hostile.answer(LIST, echo_headers(400))
+    with (
+        PlatformClient("http://127.0.0.2:9", KEY, retry=FAST) as client,
+        pytest.raises(ApiError) as caught,
+    ):
+        client.list_trunks()
+    assert hostile.received(LIST)[0].path == "http://127.0.0.2:9/sip/list"
+    for piece in fragments(password):
+        assert piece not in str(caught.value)
+
+
+@pytest.mark.parametrize("proxy", ["ftp://corp-user:proxy-pass-0044@proxy.corp:21", "socks9://x"])
+def test_an_unusable_proxy_url_is_one_error_without_its_credentials(
+    proxy: str, no_proxy_environment: pytest.MonkeyPatch
+) -> None:
+    no_proxy_environment.setenv("HTTP_PROXY", proxy)
+    with (
+        PlatformClient("http://127.0.0.2:9", KEY, retry=FAST) as client,
+        pytest.raises(ApiError) as caught,
+    ):
+        client.list_trunks()
+    message = str(caught.value)
+    assert message.startswith("cannot use the proxy ") and "(from the environment)" in message
+    assert "corp-user" not in message and "proxy-pass" not in message
+
+
 @pytest.mark.parametrize("budget", [0.0, 0.001, 30.0])
 def test_the_deadline_watchdog_never_spins(budget: float) -> None:
     # It checks at least once per budget and is never woken by a request start, so

@@ -111,3 +111,13 @@ def test_property_clean_never_shows_a_fragment_or_a_control(parts: list[str]) ->
     cleaned = Scrubber([KEY, SECRET]).clean("".join(parts), 120)
     assert not has_unsafe_chars(cleaned)
     assert not any(piece in cleaned for piece in pieces(KEY) | pieces(SECRET))
+
+
+def test_an_excerpt_never_joins_a_wrapped_secret_back_together() -> None:
+    # A passphrase echoed wrapped over lines has no 8-character piece in common
+    # with the secret until the excerpt joins its lines: it is scrubbed after that.
+    secret = "correct horse battery staple"
+    page = "<pre>password=correct\nhorse\nbattery\nstaple</pre>"
+    shown = Scrubber([secret]).excerpt(page)
+    assert "horse battery" not in shown and "(sensitive)" in shown
+    assert Scrubber(["   "]).excerpt("a b c") == "a b c"  # a blank secret hides nothing

@@ -581,11 +581,17 @@ class PlatformClient:
             # never used for it) ~2 ms.
             https = self._base_url.startswith("https:")
             self._verify = httpx.create_ssl_context(verify=https)
-        return httpx.HTTPTransport(
-            verify=self._verify,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            proxy=self._proxy,
-        )
+        try:
+            return httpx.HTTPTransport(
+                verify=self._verify,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                proxy=self._proxy,
+            )
+        except (ValueError, ImportError):  # httpx's message would quote the whole proxy URL
+            raise ApiError(
+                f"cannot use the proxy {_proxy_host(self._proxy or '')} (from the environment): "
+                "not an http:// or https:// proxy URL"
+            ) from None
 
     @property
     def timeout(self) -> float:
@@ -791,19 +797,30 @@ def environment_proxy(url: str) -> str | None:
     if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
         return None
     proxies = urllib.request.getproxies_environment()
-    return proxies.get(parts.scheme) or proxies.get("all") or None
+    proxy = proxies.get(parts.scheme) or proxies.get("all") or None
+    if proxy is not None and "://" not in proxy:
+        # `user:pass@host:port` is common; curl and httpx's own client read it as
+        # http://. Read raw, its user would pass for a scheme and its password for
+        # nothing to scrub.
+        proxy = "http://" + proxy
+    return proxy
 
 
 def _through(proxy: str | None) -> str:
     """How a message names the proxy in use: its host and port, never its user info."""
     if proxy is None:
         return ""
+    return f" through the proxy {_proxy_host(proxy)} (from the environment)"
+
+
+def _proxy_host(proxy: str) -> str:
+    """A proxy URL's host and port, printable: never its user info."""
     try:
         parts = urlsplit(proxy)
         where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
     except ValueError:
         where = "(unreadable)"
-    return f" through the proxy {printable(bounded(where, 120))} (from the environment)"
+    return printable(bounded(where, 120))
 
 
 def _proxy_secrets(proxy: str | None) -> list[str]:

@@ -80,7 +80,7 @@ class Scrubber:
     # only a failed one ever scrubs (the forms cost ~0.1 ms per secret).
     @functools.cached_property
     def _whole(self) -> list[str]:
-        forms = {form for secret in self._secrets for form in _forms(secret)}
+        forms = {form for secret in self._secrets for form in _forms(secret) if form.strip()}
         return sorted(forms, key=len, reverse=True)
 
     @functools.cached_property
@@ -124,9 +124,11 @@ class Scrubber:
         but what is left of it on either side is still caught as a fragment when it
         is long enough to count as a leak. Runs of whitespace (newlines included)
         become one space so a page reads as a line; anything else unsafe is escaped.
+        Scrubbed again after that: a secret with spaces, echoed wrapped over lines,
+        is whole again only once the lines are joined.
         """
         head = self.scrub(text[:EXCERPT_HEAD])
-        return bounded(printable(" ".join(head.split())), limit)
+        return bounded(printable(self.scrub(" ".join(head.split()))), limit)
 
 
 def _forms(secret: str) -> set[str]:
@@ -142,4 +144,5 @@ def _forms(secret: str) -> set[str]:
         quote_plus(secret, safe=""),
         html.escape(secret),
         html.escape(secret, quote=False),
+        " ".join(secret.split()),  # as an excerpt shows it: whitespace runs made one space
     }
