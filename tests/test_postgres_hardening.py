@@ -225,3 +225,24 @@ def test_a_service_is_part_of_the_identity_and_a_host_less_url_works(
     monkeypatch.setenv("PGUSER", "postgres")
     dbname = pg_url.rsplit("/", 1)[1]
     assert PostgresBackend.from_url(f"postgresql:///{dbname}").load().serial == 0
+
+
+def test_history_needs_no_lock_nor_write_access_and_survives_a_move(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    seeded(pg_url, "a")
+    dbname = pg_url.rsplit("/", 1)[1]
+    reader_role = f"reader_{dbname}"
+    with psycopg.connect(parse_url(pg_url).conninfo, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{reader_role}" LOGIN')
+        admin.execute(f'GRANT USAGE ON SCHEMA trunksync TO "{reader_role}"')
+        admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA trunksync TO "{reader_role}"')
+    reader = f"postgresql://{reader_role}@127.0.0.1:{pg_cluster.port}/{dbname}"
+    shown = run("state", "history", "--state", reader)
+    assert shown.exit_code == 0, shown.output
+    assert "apply: RecordId (a)" in shown.stdout
+    moved = run("state", "migrate", "--state", pg_url, "--to", pg_url + "?workspace=new")
+    assert moved.exit_code == 0, moved.output
+    after = run("state", "history", "--state", pg_url)
+    assert after.exit_code == 0, after.output
+    assert "Moved" in after.stdout and "apply: RecordId (a)" in after.stdout

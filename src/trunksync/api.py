@@ -464,12 +464,17 @@ def import_trunk(
 def state_history(
     backend: StateBackend, limit: int = 50, *, lock_timeout: float = 0.0
 ) -> list[HistoryEntry]:
-    """The backend's latest durable change batches (as the backend orders them), read
-    under the state lock so that a run in progress never shows half a batch."""
+    """The backend's latest durable change batches (as the backend orders them).
+
+    Read without the state lock (`lock_timeout` is accepted and not needed): each
+    batch's history entry is written with the batch, in one transaction or one line,
+    so a run in progress never shows half of one; taking the lock would need write
+    access (a read-only role could not read history) and is refused on a state that
+    `state migrate` moved away, whose history stays readable."""
+    del lock_timeout
     if not backend.exists():
         return []
-    with backend.lock(timeout=lock_timeout, command="trunksync state history"):
-        return backend.history(limit)
+    return backend.history(limit)
 
 
 def migrate_state(source: StateBackend, target: StateBackend, *, lock_timeout: float = 0.0) -> int:

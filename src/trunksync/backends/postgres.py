@@ -291,7 +291,10 @@ class PostgresBackend:
         return state.model_copy(update={"moved_to": moved_to})
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
-        with self._session() as conn:
+        """Without the lock, in a read-only transaction: a read-only role may call it,
+        and a moved workspace's history stays readable."""
+        with self._session() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
             rows = conn.execute(
                 self._sql(
                     "SELECT serial, at, actor, command, run_url, changes FROM {schema}.history "

@@ -141,7 +141,9 @@ def mv(old: str, new: str, state_spec: str, lock_timeout: float) -> None:
 def history(state_spec: str, limit: int, lock_timeout: float, as_json: bool) -> None:
     """Show the latest durable changes of the state: serial, time, actor, what changed.
 
-    Read under the state lock, so a run in progress never shows half a batch."""
+    Read without the state lock (no write access needed; --lock-timeout is not
+    used): each batch is recorded with its entry, so a run in progress never shows
+    half a batch. A state moved by `state migrate` keeps its history readable."""
     from trunksync import api, render
     from trunksync.sanitize import printable
 
