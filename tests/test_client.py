@@ -5,6 +5,7 @@ character, credentials refused in the URL, total deadlines and cancellation
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -36,6 +37,7 @@ from trunksync.client import (
     RequestNotSent,
     RequestRejected,
     RetryPolicy,
+    _proxy_secrets,
     _Watchdog,
     check_api_url,
     describe_answer,
@@ -646,6 +648,13 @@ def test_a_proxy_without_a_scheme_is_http_and_its_password_is_scrubbed(
     assert hostile.received(LIST)[0].path == "http://127.0.0.2:9/sip/list"
     for piece in fragments(password):
         assert piece not in str(caught.value)
+
+
+def test_a_proxy_token_given_as_the_user_is_scrubbed_too() -> None:
+    token = "tok-0123456789abcdef"
+    basic = base64.b64encode(f"{token}:".encode()).decode()  # its Proxy-Authorization
+    secrets = _proxy_secrets(f"http://{token}@proxy.corp:3128")
+    assert token in secrets and basic in secrets
 
 
 @pytest.mark.parametrize("proxy", ["ftp://corp-user:proxy-pass-0044@proxy.corp:21", "socks9://x"])

@@ -47,7 +47,15 @@ def trunk(
         pytest.param(
             [trunk("ST_new", name="Other")], set(), ABSENT, [], id="another-name-does-not-count"
         ),
-        pytest.param([trunk("ST_new", trunk_type="twilio")], set(), ABSENT, [], id="another-type"),
+        pytest.param(
+            # Not ours, and a name clash: the plan calls it a conflict without an
+            # intent, so an intent does not create beside it either.
+            [trunk("ST_new", trunk_type="twilio")],
+            set(),
+            FOREIGN,
+            ["ST_new"],
+            id="another-type-is-foreign",
+        ),
         pytest.param([trunk("ST_known")], {"ST_known"}, ABSENT, [], id="known-ids-are-not-ours"),
         pytest.param(
             [trunk("ST_a"), trunk("ST_b")], set(), AMBIGUOUS, ["ST_a", "ST_b"], id="two-new"

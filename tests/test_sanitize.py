@@ -121,3 +121,14 @@ def test_an_excerpt_never_joins_a_wrapped_secret_back_together() -> None:
     shown = Scrubber([secret]).excerpt(page)
     assert "horse battery" not in shown and "(sensitive)" in shown
     assert Scrubber(["   "]).excerpt("a b c") == "a b c"  # a blank secret hides nothing
+
+
+def test_lowercase_percent_escapes_and_go_json_escapes_are_scrubbed() -> None:
+    # Every 8-character piece of this secret holds a character such encoders escape.
+    secret = "a/b<c>d&e/f<g>h&i/j<"
+    scrubber = Scrubber([secret])
+    lower = quote(secret, safe="").lower()
+    go_json = json.dumps(secret)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e")
+    go_json = go_json.replace("&", "\\u0026")
+    for echoed in (lower, go_json):
+        assert scrubber.scrub(f"echo: {echoed}!") == "echo: (sensitive)!"

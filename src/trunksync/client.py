@@ -834,6 +834,10 @@ def _proxy_secrets(proxy: str | None) -> list[str]:
             password = unquote(parts.password)
             basic = base64.b64encode(f"{user}:{password}".encode()).decode()
             return [parts.password, password, basic]
+        if parts.username:  # a token given as the user, with no password
+            user = unquote(parts.username)
+            basic = base64.b64encode(f"{user}:".encode()).decode()
+            return [parts.username, user, basic]
     return []
 
 

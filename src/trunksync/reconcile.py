@@ -41,14 +41,16 @@ def resolve_intent(
 ) -> Resolution:
     """adopt: exactly one trunk of this name and type appeared since the intent;
     absent: none did (creating again is safe once the request has settled);
-    ambiguous: several did; foreign: one exists but is older than the intent."""
-    same = [t for t in unknown_trunks(name, remote, known_ids) if t.trunk_type == intent.trunk_type]
+    ambiguous: several did; foreign: one exists but is older than the intent, or
+    of another type (the plan calls that a conflict and creates nothing either)."""
+    named = unknown_trunks(name, remote, known_ids)
+    same = [t for t in named if t.trunk_type == intent.trunk_type]
     recent = [t for t in same if _not_before(t.created_at, intent.started_at)]
     if len(recent) == 1 and len(same) == 1:
         return Resolution(name, ADOPT, tuple(recent))
     if len(same) > 1:
         return Resolution(name, AMBIGUOUS, tuple(same))
-    return Resolution(name, FOREIGN if same else ABSENT, tuple(same))
+    return Resolution(name, FOREIGN if named else ABSENT, tuple(same or named))
 
 
 def _not_before(created_at: str, started_at: str) -> bool:

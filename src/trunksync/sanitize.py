@@ -145,4 +145,10 @@ def _forms(secret: str) -> set[str]:
         html.escape(secret),
         html.escape(secret, quote=False),
         " ".join(secret.split()),  # as an excerpt shows it: whitespace runs made one space
+        _PERCENT.sub(lambda m: m.group().lower(), quote(secret, safe="")),  # %2f, not %2F
+        # Go's encoder (and others) escape <, > and & in JSON strings.
+        json_form.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
     }
+
+
+_PERCENT = re.compile("%[0-9A-F]{2}")
