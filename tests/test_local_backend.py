@@ -272,6 +272,20 @@ def test_a_torn_last_record_whose_bytes_are_garbage_is_dropped(tmp_path: Path) -
     assert backend.load().serial == 1
 
 
+@pytest.mark.parametrize("zeros", [1, 127, 128, 4096])
+def test_a_tail_of_zeros_after_the_last_record_is_a_torn_write(tmp_path: Path, zeros: int) -> None:
+    # Power lost after the file's new size was durable but not its data (XFS can do
+    # this): the unsynced last append reads as zeros, however many blocks it was.
+    backend = _backend(tmp_path)
+    journal = _crash_leaves_journal(backend, range(2))
+    _restore_crash(backend, None, journal + b"\0" * zeros)
+    assert backend.load().serial == 2
+    with backend.lock(timeout=0, command="next") as locked:
+        assert set(locked.state.trunks) == {"Trunk 0", "Trunk 1"}
+        locked.commit(_create(9))  # appends cleanly after the recovery
+    assert json.loads(backend.path.read_text())["serial"] == 3
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     """Every file's content, but the lock's own (empty) file."""
     return {

@@ -140,13 +140,19 @@ def _frame(body: dict[str, Any]) -> bytes:
 
 def scan(data: bytes, path: Path) -> Scan:
     """Every sound record in `data`; a torn last record is counted, anything else refused."""
+    # A crash can leave the unsynced end of the last append as zeros (its size made
+    # durable before its data, as XFS may): part of the torn tail. No record holds
+    # a NUL byte, so none is cut by this.
+    whole = len(data)
+    data = data.rstrip(b"\0")
+    zeros = whole - len(data)
     records: list[JournalRecord] = []
     folded: list[str] = []
     offset = 0
     while offset < len(data):
         span = _payload_span(data, offset, path)
         if span is None:
-            return Scan(records, len(data) - offset, tuple(folded))
+            return Scan(records, len(data) - offset + zeros, tuple(folded))
         entry = _decode(data[span[0] : span[1]], path, offset)
         if isinstance(entry, FoldMark):
             folded.append(entry.digest)
@@ -157,7 +163,7 @@ def scan(data: bytes, path: Path) -> Scan:
         else:
             records.append(entry)
         offset = span[1] + 1
-    return Scan(records, 0, tuple(folded))
+    return Scan(records, zeros, tuple(folded))
 
 
 def _payload_span(data: bytes, offset: int, path: Path) -> tuple[int, int] | None:
@@ -222,8 +228,9 @@ def _corrupt(path: Path, offset: int, why: str) -> StateError:
     return StateError(
         f"state journal {path} is corrupt at byte {offset} ({why}), before its last record, "
         "so it was not written by an interrupted trunksync run; nothing was changed. "
-        f"Move it aside (mv {path} {path}.bad) to use the state without its changes, "
-        "then run `trunksync apply`: it adopts any trunk created meanwhile"
+        f"Move it aside (mv {path} {path}.bad) to use the state without its changes; "
+        "then `trunksync plan --refresh` shows any trunk created meanwhile as a conflict, "
+        "to adopt with `trunksync import NAME ID`"
     )
 
 
