@@ -15,7 +15,8 @@ from helpers import API_KEY, exotel_trunks, write
 from pg_cluster import PgCluster
 from trunksync import api
 from trunksync.api import spec_without_password
-from trunksync.backends import StateBackend, open_backend
+from trunksync.backends import StateBackend, open_backend, pg_schema
+from trunksync.backends.pg_schema import migration_key
 from trunksync.backends.postgres import CLIENT_KEEPALIVES, PostgresBackend, parse_url
 from trunksync.changes import RecordId
 from trunksync.cli import cli
@@ -246,3 +247,22 @@ def test_history_needs_no_lock_nor_write_access_and_survives_a_move(
     after = run("state", "history", "--state", pg_url)
     assert after.exit_code == 0, after.output
     assert "Moved" in after.stdout and "apply: RecordId (a)" in after.stdout
+
+
+def test_a_run_on_workspace_migrate_never_blocks_a_schema_upgrade(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = PostgresBackend.from_url(pg_url + "?workspace=migrate")
+    runner.load()  # the schema exists
+    with psycopg.connect(parse_url(pg_url).conninfo) as upgrading:  # what migrate() holds
+        upgrading.execute("SELECT pg_advisory_xact_lock(%s, %s)", migration_key("trunksync"))
+        with runner.lock(timeout=0, command="trunksync apply"):
+            pass
+    newer = [*pg_schema.MIGRATIONS, ["CREATE TABLE {schema}.v_next (x int)"]]
+    with runner.lock(timeout=0, command="trunksync apply"):
+        # A newer trunksync (one more schema step) starts while that apply runs.
+        monkeypatch.setattr(pg_schema, "MIGRATIONS", newer)
+        monkeypatch.setattr(pg_schema, "CURRENT_VERSION", len(newer))
+        with psycopg.connect(parse_url(pg_url).conninfo, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '100ms'")  # a wait is an error, not a hang
+            assert pg_schema.migrate(conn, "trunksync", target=len(newer)) == len(newer)

@@ -87,6 +87,16 @@ def advisory_key(*parts: str) -> tuple[int, int]:
     )
 
 
+def migration_key(schema: str) -> tuple[int, int]:
+    """The advisory key that serialises schema migrations of `schema`.
+
+    Its first part can be no schema name ('-' is not allowed in one), so it never
+    equals a workspace's run lock, advisory_key(schema, workspace): with
+    (schema, "migrate") a run on the workspace named `migrate` blocked every
+    schema upgrade, and an upgrade blocked that workspace."""
+    return advisory_key("schema-migration", schema)
+
+
 def current_version(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
     """The schema's version in the database: 0 when it has none yet."""
     table = f"{schema}.schema_version"
@@ -111,7 +121,7 @@ def migrate(
     if version == target:
         return version
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", advisory_key(schema, "migrate"))
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", migration_key(schema))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         version = current_version(conn, schema)  # again: another runner may have migrated
         if version > CURRENT_VERSION:
