@@ -502,9 +502,20 @@ def test_an_intent_from_a_runner_whose_clock_was_behind_is_waited_for() -> None:
         client.trunks.append(RemoteTrunk("ST_late", "T00", "exotel", stamp(NOW)))
         return False
 
-    settler = Settler(client, 5.0, clock=lambda: NOW, wait=wait)  # type: ignore[arg-type]
+    notices: list[str] = []
+    settler = Settler(
+        client,  # type: ignore[arg-type]
+        5.0,
+        clock=lambda: NOW,
+        wait=wait,
+        notice=notices.append,
+    )
     resolutions, changes = settler.resolve_all(locked.state, Listing(NOW, []))
     assert waited == [5.0 + SEND_SLACK]
+    assert notices == [
+        "1 create(s) an earlier run left may still be in progress: "
+        "looking at the platform's list again in 7s"
+    ]
     assert [(r.name, r.kind) for r in resolutions] == [("T00", ADOPT)]
     assert [type(change).__name__ for change in changes] == ["RecordId"]
     # An intent older than that allowance too is settled: no wait at all.

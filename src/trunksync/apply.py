@@ -69,6 +69,8 @@ SEND_SLACK = 2.0
 # says. Allowing for it costs only a wait (at most --timeout + SEND_SLACK, once, after
 # a crash); not allowing for it can cost a duplicate trunk.
 RUNNER_CLOCK_SKEW = 15 * 60.0
+# A wait at least this long (seconds) is announced: nothing else shows for it.
+NOTICE_WAIT = 1.0
 
 Report = Callable[[Result], None]
 Notice = Callable[[str], None]
@@ -174,12 +176,19 @@ class Settler:
     ) -> Resolution | None:
         """The platform's answer for one intent (None: cancelled while waiting).
 
-        `answered` means the server finished with the request (a 5xx, garbage):
-        the list can be read at once."""
+        `answered` means the platform finished with the request (a 2xx it could
+        not use): the list can be read at once."""
         resolution = resolve_intent(name, intent, self._client.list_trunks(), known())
         if resolution.kind != ABSENT or answered:
             return resolution
-        if not self.wait(self.settle_wait(name, intent)):
+        seconds = self.settle_wait(name, intent)
+        if seconds >= NOTICE_WAIT:
+            self._notice(
+                f"the create for {printable(name)!r} has an unknown outcome and the platform "
+                f"does not show it yet: looking again in {seconds:.0f}s, once it cannot be "
+                "in progress any more"
+            )
+        if not self.wait(seconds):
             return None
         return resolve_intent(name, intent, self._client.list_trunks(), known())
 
@@ -204,6 +213,11 @@ class Settler:
         ]
         if unsettled:
             longest = max(self.settle_wait(n, intents[n], earlier_run=True) for n in unsettled)
+            if longest >= NOTICE_WAIT:
+                self._notice(
+                    f"{len(unsettled)} create(s) an earlier run left may still be in "
+                    f"progress: looking at the platform's list again in {longest:.0f}s"
+                )
             if not self.wait(longest):
                 return resolutions, _changes_for(
                     [r for r in resolutions if r.kind != ABSENT], intents
