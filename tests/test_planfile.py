@@ -73,6 +73,19 @@ def test_a_forged_plan_is_refused(emulator: EmulatorHandle, trunks_file: Path, k
     assert emulator.stats()["create_calls"] == 0
 
 
+@pytest.mark.parametrize("mac", ["hmac-sha256:\u00e9", "\ud800", "", 7])
+def test_a_plan_with_a_malformed_mac_is_refused_in_one_line(
+    emulator: EmulatorHandle, trunks_file: Path, mac: object
+) -> None:
+    assert run(emulator, "plan", "--out", "p.plan").exit_code == 0
+    document = json.loads(Path("p.plan").read_text())
+    Path("p.plan").write_text(json.dumps({**document, "mac": mac}))
+    result = run(emulator, "apply", "p.plan")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no traceback
+    assert result.stderr.startswith("Error: ") and "p.plan cannot be verified" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 def test_a_plan_made_with_another_api_key_is_refused(
     emulator: EmulatorHandle, trunks_file: Path
 ) -> None:

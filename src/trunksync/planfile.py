@@ -183,7 +183,11 @@ def load(path: Path, api_key: str) -> SavedPlan:
         )
     body = {key: value for key, value in document.items() if key != "mac"}
     mac = document.get("mac")
-    if not isinstance(mac, str) or not hmac.compare_digest(mac, sign(body, api_key)):
+    # Compared as bytes: compare_digest raises TypeError on a str that is not ASCII
+    # (a forged "mac"), and a forged plan must be one "cannot be verified" line.
+    if not isinstance(mac, str) or not hmac.compare_digest(
+        mac.encode("utf-8", "surrogatepass"), sign(body, api_key).encode()
+    ):
         raise PlanFileError(
             f"{path} cannot be verified: it was edited after it was made, or made with another "
             "API key; make the plan again"
