@@ -266,10 +266,12 @@ def test_the_script_in_docs_python_api_runs(emulator: EmulatorHandle, trunks_fil
     assert printed[-1].startswith("{'Trunk 00000': 'ST_")
 
 
-def test_history_is_read_under_the_lock_and_empty_without_a_state() -> None:
+def test_history_is_read_without_the_lock_and_empty_without_a_state() -> None:
+    # Each batch's entry is written with the batch: no lock is needed to read whole
+    # ones, and a read-only role or a moved state could not take it.
     backend = MemoryBackend("a", State.new())
     assert trunksync.state_history(backend, 5) == [  # type: ignore[arg-type]
         HistoryEntry(1, "t", "me", "one change")
     ]
-    assert backend.events == ["lock", "unlock"]
+    assert backend.events == []
     assert trunksync.state_history(MemoryBackend("b")) == []  # type: ignore[arg-type]
