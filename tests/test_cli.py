@@ -268,3 +268,10 @@ def test_corrupt_state_is_refused_and_kept(trunks_file: Path) -> None:
     assert result.exit_code == 1
     assert "state/trunks.json is corrupt or not a trunksync state" in result.stderr
     assert state.read_bytes() == before
+
+
+def test_the_timeout_can_come_from_the_environment(trunks_file: Path) -> None:
+    # Pipelines set it once (TRUNKSYNC_TIMEOUT) instead of on every command line.
+    result = run("apply", "--auto-approve", env={"TRUNKSYNC_TIMEOUT": "0.01"})
+    assert result.exit_code == 1  # 2 means "changes" to a pipeline, never a usage error
+    assert "Invalid value for '--timeout': 0.01 is not in the range x>=0.1." in result.output

@@ -76,6 +76,9 @@ class World:
             "HOME": os.environ["HOME"],
             "LANG": "C.UTF-8",
             "TRUNKSYNC_API_URL": self.emulator.url,  # where the platform is, for this test
+            # The loopback emulator answers at once: a short deadline keeps the wait
+            # after a 5xx (--timeout + 2 s) short.
+            "TRUNKSYNC_TIMEOUT": "0.5",
             "GIT_CONFIG_NOSYSTEM": "1",
         }
 

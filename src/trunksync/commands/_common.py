@@ -88,8 +88,9 @@ def timeout_option(function: F) -> F:
         "--timeout",
         default=30.0,
         show_default=True,
+        envvar="TRUNKSYNC_TIMEOUT",
         type=click.FloatRange(0.1),
-        help="Seconds to wait for each API answer.",
+        help="Seconds to wait for each API answer (env TRUNKSYNC_TIMEOUT).",
     )(function)
 
 
