@@ -275,3 +275,33 @@ def test_history_is_read_without_the_lock_and_empty_without_a_state() -> None:
     ]
     assert backend.events == []
     assert trunksync.state_history(MemoryBackend("b")) == []  # type: ignore[arg-type]
+
+
+def test_a_saved_plan_records_the_state_it_was_computed_on(trunks_file: Path) -> None:
+    # A second read of the backend could see a run that landed after the plan was
+    # made, and the apply-time staleness check would compare against that run.
+    desired = trunksync.load_desired(trunks_file, env=SECRET_ENV)
+    backend = trunksync.open_state("state/trunks.json")
+    planned_on = State.new()
+    planned_on.serial = 7
+    options = trunksync.make_options(desired, planned_on)
+    the_plan = trunksync.make_plan(desired, planned_on, options=options)
+
+    def document(**planned: Any) -> dict[str, Any]:
+        return trunksync.plan_document(
+            the_plan,
+            desired=desired,
+            backend=backend,
+            state_spec="state/trunks.json",
+            api_url="http://127.0.0.1:9",
+            options=options,
+            max_deactivate_share=0.3,
+            force=False,
+            **planned,
+        )
+
+    recorded = document(planned_on=planned_on)["state"]
+    assert (recorded["lineage"], recorded["serial"]) == (planned_on.lineage, 7)
+    # None: there was no state; by default, what the backend holds now (none here).
+    assert document(planned_on=None)["state"]["lineage"] is None
+    assert document()["state"]["lineage"] is None

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple
 
 from trunksync.defaults import DEFAULT_API_URL, DEFAULT_PARALLELISM, DEFAULT_STATE
 from trunksync.errors import TrunksyncError, did_you_mean
@@ -215,15 +215,22 @@ def plan_document(
     options: PlanOptions,
     max_deactivate_share: float,
     force: bool,
+    planned_on: State | None | Literal["now"] = "now",
 ) -> dict[str, Any]:
-    """The body of a saved plan (sign and write it with `planfile.save`)."""
+    """The body of a saved plan (sign and write it with `planfile.save`).
+
+    `planned_on` is the state `the_plan` was computed from (None: there was none),
+    whose lineage and serial apply checks; by default the backend's, read now. Pass
+    it: a run that lands between the plan and a second read would go unnoticed."""
     from trunksync import planfile
     from trunksync.client import check_api_url
 
+    if isinstance(planned_on, str):
+        planned_on = backend.load() if backend.exists() else None
     return planfile.make_body(
         the_plan,
         desired=desired,
-        state=backend.load() if backend.exists() else None,
+        state=planned_on,
         state_spec=spec_without_password(state_spec),
         backend=backend.identity().to_json(),
         api_url=check_api_url(api_url),

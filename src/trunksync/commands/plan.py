@@ -99,6 +99,7 @@ def plan(
         file, allow_plaintext_secrets, allow_missing_secrets=allow_missing_secrets
     )
     backend = api.open_state(state_spec)
+    existed = backend.exists()
     state = backend.load()
     options = api.make_options(desired, state, targets, replace, prune)
     remote = _remote_trunks(api_url, key) if refresh and key else None
@@ -125,6 +126,7 @@ def plan(
             options=options,
             max_deactivate_share=max_deactivate_share,
             force=force,
+            planned_on=state if existed else None,
         )
         planfile.save(out, body, key)
         if output_format == "text":
