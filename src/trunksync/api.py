@@ -215,7 +215,7 @@ def plan_document(
     options: PlanOptions,
     max_deactivate_share: float,
     force: bool,
-    planned_on: State | None | Literal["now"] = "now",
+    planned_on: State | Literal["now"] | None = "now",
 ) -> dict[str, Any]:
     """The body of a saved plan (sign and write it with `planfile.save`).
 
