@@ -34,11 +34,13 @@ def is_unsafe_char(char: str) -> bool:
     return char in BIDI or unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs")
 
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff" + "".join(sorted(BIDI)) + "]")
+# The unsafe characters but lone surrogates, as the inside of a regex class.
+_UNSAFE_CLASS = "\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(sorted(BIDI))
+_UNSAFE = re.compile(f"[{_UNSAFE_CLASS}\ud800-\udfff]")
 # The same rule for pydantic's pattern engine (the state file): text with none of
 # those characters. Surrogates are left out: pydantic's JSON parser refuses a lone
 # one before any pattern runs, and its engine cannot be handed one.
-PLAIN_PATTERN = "^[^\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(sorted(BIDI)) + "]*$"
+PLAIN_PATTERN = f"^[^{_UNSAFE_CLASS}]*$"
 
 
 def has_unsafe_chars(text: str) -> bool:
