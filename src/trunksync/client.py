@@ -824,20 +824,17 @@ def _proxy_host(proxy: str) -> str:
 
 
 def _proxy_secrets(proxy: str | None) -> list[str]:
-    """A proxy's password, and the Basic credentials made of it, to scrub from messages."""
+    """A proxy's password (or a token given as its user, with no password), and the
+    Basic credentials made of it, to scrub from messages."""
     if proxy is None:
         return []
     with suppress(ValueError):
         parts = urlsplit(proxy)
-        if parts.password:
-            user = unquote(parts.username or "")
-            password = unquote(parts.password)
+        secret = parts.password or parts.username
+        if secret:
+            user, password = unquote(parts.username or ""), unquote(parts.password or "")
             basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-            return [parts.password, password, basic]
-        if parts.username:  # a token given as the user, with no password
-            user = unquote(parts.username)
-            basic = base64.b64encode(f"{user}:".encode()).decode()
-            return [parts.username, user, basic]
+            return [secret, unquote(secret), basic]
     return []
 
 
