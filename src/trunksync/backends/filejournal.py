@@ -100,6 +100,11 @@ class FoldMark(NamedTuple):
     serial: int
     digest: str
 
+    @classmethod
+    def of(cls, state: State, data: bytes) -> FoldMark:
+        """The mark of a fold that writes `data`, the encoding of `state`."""
+        return cls(state.lineage, state.serial, file_digest(data))
+
 
 class Scan(NamedTuple):
     """What a journal holds: its sound records, how many torn bytes end it, and the
@@ -379,8 +384,7 @@ def fold_pending(store: StateStore, command: str) -> None:
     if applied:
         store.refuse_moved(state)
         data = state.to_json()
-        mark = FoldMark(state.lineage, state.serial, file_digest(data))
-        mark_folded(store, pending.torn_tail, mark)
+        mark_folded(store, pending.torn_tail, FoldMark.of(state, data))
         store.write_bytes(data)
         folded = pending.records[-applied:]
         summary = summarize(folded, state) + f" (folded after an interrupted run by {actor()})"

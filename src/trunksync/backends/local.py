@@ -21,7 +21,7 @@ from trunksync.backends.base import BackendIdentity, HistoryEntry
 from trunksync.changes import StateChange, apply_changes
 from trunksync.errors import StateError
 from trunksync.runner import actor
-from trunksync.state import State, StateStore, file_digest, utc_now
+from trunksync.state import State, StateStore, utc_now
 
 
 class _LockedFile:
@@ -79,7 +79,7 @@ class _LockedFile:
                     filejournal.remove_journal(self._store)
                 return
             data = self._state.to_json()
-            mark = filejournal.FoldMark(self._state.lineage, self._state.serial, file_digest(data))
+            mark = filejournal.FoldMark.of(self._state, data)
             try:
                 self._writer.append(filejournal.encode_mark(mark))
             finally:
@@ -156,6 +156,11 @@ class LocalBackend:
             seeded = state.model_copy(update={"moved_to": None})
             self._store.write_bytes(seeded.to_json())
             filejournal.append_history(self._store, seeded.serial, "migrated in")
+
+    def moved_state(self) -> State | None:
+        # Marked under the lock, which folds any journal first: the file is all of it.
+        found = self._store.read_file()
+        return found if found is not None and found.moved_to is not None else None
 
     def mark_moved(self, to: BackendIdentity, *, command: str) -> None:
         with self._locked(command):
