@@ -227,6 +227,11 @@ class MemoryBackend:
         self.events.append("moved")
         self.moved_to = to
 
+    def moved_state(self) -> State | None:
+        if self.state is None or self.moved_to is None:
+            return None
+        return self.state.model_copy(update={"moved_to": str(self.moved_to)})
+
 
 def test_migrate_keeps_lineage_and_serial_and_marks_the_source_under_its_lock() -> None:
     original = State.new()

@@ -165,7 +165,7 @@ def test_a_migrate_interrupted_after_the_mark_leaves_no_second_live_copy_and_res
     again = run("state", "migrate", "--state", source_spec, "--to", target_spec)
     assert again.exit_code == 0, again.output  # already seeded: nothing more to do
     assert refused(source)
-    frozen = api._moved_source(source)
+    frozen = source.moved_state()
     assert frozen is not None
     moved = target.load()
     assert (moved.lineage, moved.serial, moved.trunks) == (

@@ -498,7 +498,7 @@ def migrate_state(source: StateBackend, target: StateBackend, *, lock_timeout: f
         raise TrunksyncError("the source and the target of the migration are the same state")
     command = "trunksync state migrate"
     where = _where(target)
-    state = _moved_source(source)
+    state = source.moved_state()
     if state is None:
         with source.lock(timeout=lock_timeout, command=command) as locked:
             if not locked.existed:
@@ -519,20 +519,6 @@ def migrate_state(source: StateBackend, target: StateBackend, *, lock_timeout: f
         )
     _seed_moved(source, target, state.model_copy(update={"moved_to": None}), command)
     return len(state.trunks)
-
-
-def _moved_source(source: StateBackend) -> State | None:
-    """The frozen state of a source that `state migrate` already marked as moved (with
-    `moved_to`), or None while it is live."""
-    from trunksync.backends.local import LocalBackend
-    from trunksync.state import StateStore
-
-    if isinstance(source, LocalBackend):
-        # Marked under the lock, which folds any journal first: the file is all of it.
-        found = StateStore(source.path).read_file()
-        return found if found is not None and found.moved_to is not None else None
-    moved_state: Callable[[], State | None] | None = getattr(source, "moved_state", None)
-    return moved_state() if moved_state is not None else None
 
 
 def _seed_moved(source: StateBackend, target: StateBackend, state: State, command: str) -> None:

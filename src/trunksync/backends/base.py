@@ -95,3 +95,9 @@ class StateBackend(Protocol):
         """`state migrate`: this copy moved to `to`; every later lock is refused,
         so two live copies never share a lineage."""
         ...
+
+    def moved_state(self) -> State | None:
+        """The state as `mark_moved` froze it, with `moved_to` set (no lock needed:
+        every lock of it is refused), or None while it is live. An interrupted
+        `state migrate` resumes from it."""
+        ...
