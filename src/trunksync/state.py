@@ -255,7 +255,7 @@ READ_ATTEMPTS = 10
 FileStamp = tuple[int, int, int, int]  # st_dev, st_ino, st_mtime_ns, st_size
 
 
-def _stamp(status: os.stat_result) -> FileStamp:
+def _file_stamp(status: os.stat_result) -> FileStamp:
     return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
 
 
@@ -342,7 +342,7 @@ class StateStore:
         """The state file alone, and the identity of the file that was read."""
         try:
             with open(self.real_path, "rb") as handle:
-                stamp = _stamp(os.fstat(handle.fileno()))
+                stamp = _file_stamp(os.fstat(handle.fileno()))
                 raw = handle.read()
         except FileNotFoundError:
             if self.backup_path.exists():
@@ -363,7 +363,7 @@ class StateStore:
         """Whether the file is no longer the one `snapshot` read (an atomic replace
         is a new inode; a size and a nanosecond time guard against inode reuse)."""
         try:
-            return _stamp(os.stat(self.real_path)) != snapshot.stamp
+            return _file_stamp(os.stat(self.real_path)) != snapshot.stamp
         except FileNotFoundError:
             return snapshot.stamp is not None
         except OSError as error:
@@ -529,7 +529,7 @@ def parse_state(raw: bytes, path: Path, hint: str = "") -> State:
 
 
 def _error_text(error: ErrorDetails) -> str:
-    """pydantic's message, in trunksync's words for the id and type patterns."""
+    """pydantic's message, in trunksync's words for the id, type and name patterns."""
     if error["type"] == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern")
         return _PATTERN_RULES.get(str(pattern), error["msg"])
