@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from trunksync.state import TrunkRecord
+
 SID = "ACsentinel0000000000000000000000001"
 TOKEN = "SENTINEL-AUTH-TOKEN-do-not-print"
 API_KEY = "test-key"
@@ -43,3 +45,13 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def exotel_record(trunk_id: str, number: str = "+918000000000") -> TrunkRecord:
+    """A state record of an exotel trunk, for tests that build a state by hand."""
+    return TrunkRecord(
+        trunk_id=trunk_id,
+        trunk_type="exotel",
+        config={"exotel_number": number},
+        created_at="2026-01-01T00:00:00.000000Z",
+    )

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from helpers import exotel_record
 from pg_cluster import PgCluster
 from trunksync.backends import BackendIdentity, open_backend
 from trunksync.backends.pg_schema import CURRENT_VERSION, migrate
@@ -31,20 +32,11 @@ from trunksync.changes import (
     change_to_json,
 )
 from trunksync.errors import LockError, StateError
-from trunksync.state import Intent, RetiredTrunk, State, TrunkRecord
+from trunksync.state import Intent, RetiredTrunk, State
 
 pytestmark = pytest.mark.postgres
 
 PASSWORD = "Pa55-w0rd-SENTINEL-never-print"
-
-
-def record(trunk_id: str, number: str = "+918000000000") -> TrunkRecord:
-    return TrunkRecord(
-        trunk_id=trunk_id,
-        trunk_type="exotel",
-        config={"exotel_number": number},
-        created_at="2026-01-01T00:00:00.000000Z",
-    )
 
 
 def intent(fingerprint: str = "fp1", replaces: str | None = None) -> Intent:
@@ -66,14 +58,14 @@ def retired(name: str) -> RetiredTrunk:
 # whose id does not match, an id that "retires" itself, forgetting what is absent).
 EVERY_KIND: list[list[StateChange]] = [
     [RecordIntent("a", intent()), RecordIntent("b", intent("fp2")), RecordIntent("c", intent())],
-    [RecordId("a", record("ST_a1"))],
-    [RecordId("b", record("ST_b1")), ForgetIntent("c"), ForgetIntent("never")],
+    [RecordId("a", exotel_record("ST_a1"))],
+    [RecordId("b", exotel_record("ST_b1")), ForgetIntent("c"), ForgetIntent("never")],
     [RecordIntent("a", intent("fp3", replaces="ST_a1"))],
-    [RecordId("a", record("ST_a2"), retires="ST_a1", since="2026-01-03T00:00:00.000000Z")],
-    [RecordId("b", record("ST_b1", "+918000000009"), retires="ST_b1")],
+    [RecordId("a", exotel_record("ST_a2"), retires="ST_a1", since="2026-01-03T00:00:00.000000Z")],
+    [RecordId("b", exotel_record("ST_b1", "+918000000009"), retires="ST_b1")],
     [ForgetTrunk("b", "ST_other"), Retire("ST_x", retired("x")), Retire("ST_y", retired("y"))],
     [Unretire("ST_a1"), Unretire("ST_absent"), ForgetTrunk("a", "ST_a2")],
-    [RecordId("d", record("ST_d1")), Retire("ST_x", retired("x2"))],
+    [RecordId("d", exotel_record("ST_d1")), Retire("ST_x", retired("x2"))],
 ]
 
 
@@ -178,7 +170,7 @@ def test_a_waiting_runner_gets_the_lock_when_the_holder_finishes(pg_url: str) ->
             locked.commit([RecordIntent("a", intent())])
             acquired.set()
             release.wait(30)
-            locked.commit([RecordId("a", record("ST_a"))])
+            locked.commit([RecordId("a", exotel_record("ST_a"))])
 
     holder = threading.Thread(target=hold)
     holder.start()
@@ -238,10 +230,10 @@ def test_a_runner_whose_connection_was_killed_never_writes_again(pg_url: str) ->
         assert sql(pg_url, "SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
         # The lock is free at once for the next runner...
         with PostgresBackend.from_url(pg_url).lock(timeout=30, command="next") as other:
-            other.commit([RecordId("a", record("ST_next"))])
+            other.commit([RecordId("a", exotel_record("ST_next"))])
         # ...and the victim's writes fail, now and later: no silent reconnect.
         with pytest.raises(StateError, match="lost the connection"):
-            locked.commit([RecordId("a", record("ST_victim"))])
+            locked.commit([RecordId("a", exotel_record("ST_victim"))])
         with pytest.raises(StateError, match="lost the connection"):
             locked.commit([ForgetIntent("a")])
     assert backend.load().trunks["a"].trunk_id == "ST_next"
@@ -255,7 +247,7 @@ def test_a_serial_changed_under_the_lock_fences_the_runner(pg_url: str) -> None:
         # A writer that ignores the lock (a hand edit, an old tool) bumps the serial.
         sql(pg_url, "UPDATE trunksync.workspaces SET serial = serial + 1")
         with pytest.raises(StateError, match="serial or lineage changed"):
-            locked.commit([RecordId("a", record("ST_a"))])
+            locked.commit([RecordId("a", exotel_record("ST_a"))])
     assert count_rows(pg_url, "trunks") == 0
     assert "a" in backend.load().intents
 
@@ -267,7 +259,7 @@ def test_a_commit_without_the_lock_held_is_refused(pg_url: str) -> None:
         sql_conn = locked._conn  # the lock's own session lets go of the lock
         sql_conn.execute("SELECT pg_advisory_unlock_all()")
         with pytest.raises(StateError, match="no longer holds the lock"):
-            locked.commit([RecordId("a", record("ST_a"))])
+            locked.commit([RecordId("a", exotel_record("ST_a"))])
     assert count_rows(pg_url, "trunks") == 0
 
 
@@ -282,10 +274,10 @@ def test_workspaces_and_schemas_are_isolated_and_lock_independently(
         staging.lock(timeout=0, command="s") as s,
         other_schema.lock(timeout=0, command="o") as o,
     ):
-        p.commit([RecordId("same", record("ST_prod"))])
-        s.commit([RecordId("same", record("ST_staging"))])
+        p.commit([RecordId("same", exotel_record("ST_prod"))])
+        s.commit([RecordId("same", exotel_record("ST_staging"))])
         s.commit([RecordIntent("only-staging", intent())])
-        o.commit([RecordId("same", record("ST_team_b"))])
+        o.commit([RecordId("same", exotel_record("ST_team_b"))])
     assert prod.load().trunks["same"].trunk_id == "ST_prod"
     assert staging.load().trunks["same"].trunk_id == "ST_staging"
     assert other_schema.load().trunks["same"].trunk_id == "ST_team_b"
@@ -305,7 +297,7 @@ def test_history_records_serial_time_actor_ci_url_and_the_changes(
     backend = PostgresBackend.from_url(pg_url)
     batches: list[list[StateChange]] = [
         [RecordIntent("a", intent()), RecordIntent("b", intent())],
-        [RecordId("a", record("ST_a")), ForgetIntent("b")],
+        [RecordId("a", exotel_record("ST_a")), ForgetIntent("b")],
     ]
     with backend.lock(timeout=0, command="trunksync apply") as locked:
         for batch in batches:
@@ -332,7 +324,7 @@ def test_migrates_a_version_1_schema_to_the_current_one_keeping_the_data(pg_url:
         conn.execute(
             "INSERT INTO trunksync.trunks (workspace, name, trunk_id, record) "
             "VALUES ('default', 'old', 'ST_old', %s)",
-            (psycopg.types.json.Jsonb(record("ST_old").model_dump()),),
+            (psycopg.types.json.Jsonb(exotel_record("ST_old").model_dump()),),
         )
         conn.execute(
             "INSERT INTO trunksync.history (workspace, serial, actor, changes) "
@@ -342,9 +334,9 @@ def test_migrates_a_version_1_schema_to_the_current_one_keeping_the_data(pg_url:
     state = backend.load()
     assert sql(pg_url, "SELECT version FROM trunksync.schema_version") == [(CURRENT_VERSION,)]
     assert (state.lineage, state.serial) == ("lineage-v1", 5)
-    assert state.trunks == {"old": record("ST_old")}
+    assert state.trunks == {"old": exotel_record("ST_old")}
     with backend.lock(timeout=0, command="after migration") as locked:  # needs version 2's table
-        locked.commit([RecordId("new", record("ST_new"))])
+        locked.commit([RecordId("new", exotel_record("ST_new"))])
     assert [entry.serial for entry in backend.history()] == [6, 5]
 
 
@@ -395,7 +387,7 @@ def test_mark_moved_refuses_every_later_lock_but_still_reads(pg_url: str) -> Non
     with pytest.raises(StateError, match="holds no state"):
         backend.mark_moved(BackendIdentity("local", "/x/trunks.json"), command="migrate")
     with backend.lock(timeout=0, command="apply") as locked:
-        locked.commit([RecordId("a", record("ST_a"))])
+        locked.commit([RecordId("a", exotel_record("ST_a"))])
     backend.mark_moved(BackendIdentity("local", "/x/trunks.json"), command="migrate")
     with (
         pytest.raises(StateError, match=r"was moved to local /x/trunks\.json"),
@@ -412,7 +404,7 @@ def test_mark_moved_while_holding_the_lock_uses_the_lock_s_own_session(pg_url: s
     source = PostgresBackend.from_url(pg_url + "?workspace=old")
     target = PostgresBackend.from_url(pg_url + "?workspace=new")
     with source.lock(timeout=0, command="apply") as locked:
-        locked.commit([RecordId("a", record("ST_a"))])
+        locked.commit([RecordId("a", exotel_record("ST_a"))])
     with source.lock(timeout=0, command="trunksync state migrate") as locked:
         target.seed(locked.state, command="trunksync state migrate")
         source.mark_moved(target.identity(), command="trunksync state migrate")
@@ -502,7 +494,7 @@ def test_a_read_only_role_can_read_the_state_and_history_but_never_write(
 ) -> None:
     owner = PostgresBackend.from_url(pg_url)
     with owner.lock(timeout=0, command="apply") as locked:
-        locked.commit([RecordId("a", record("ST_a"))])
+        locked.commit([RecordId("a", exotel_record("ST_a"))])
     dbname = pg_url.rsplit("/", 1)[1]
     sql(pg_url, f'CREATE ROLE "reader_{dbname}" LOGIN')
     sql(pg_url, f'GRANT USAGE ON SCHEMA trunksync TO "reader_{dbname}"')

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from helpers import API_KEY, exotel_trunks, write
+from helpers import API_KEY, exotel_record, exotel_trunks, write
 from pg_cluster import PgCluster
 from trunksync import api
 from trunksync.api import spec_without_password
@@ -21,20 +21,10 @@ from trunksync.backends.postgres import CLIENT_KEEPALIVES, PostgresBackend, pars
 from trunksync.changes import RecordId
 from trunksync.cli import cli
 from trunksync.errors import StateError, TrunksyncError
-from trunksync.state import TrunkRecord
 
 pytestmark = pytest.mark.postgres
 
 PASSWORD = "Pa55-SENTINEL-in-the-url"
-
-
-def record(trunk_id: str) -> TrunkRecord:
-    return TrunkRecord(
-        trunk_id=trunk_id,
-        trunk_type="exotel",
-        config={"exotel_number": "+918000000000"},
-        created_at="2026-01-01T00:00:00.000000Z",
-    )
 
 
 def run(*args: str) -> Result:
@@ -48,7 +38,7 @@ def with_password(pg_cluster: PgCluster, pg_url: str) -> str:
 
 def seeded(url: str, *names: str) -> None:
     with PostgresBackend.from_url(url).lock(timeout=0, command="apply") as locked:
-        locked.commit([RecordId(name, record(f"ST_{name}")) for name in names])
+        locked.commit([RecordId(name, exotel_record(f"ST_{name}")) for name in names])
 
 
 def test_state_rm_and_mv_never_print_the_urls_password(pg_cluster: PgCluster, pg_url: str) -> None:
@@ -134,7 +124,7 @@ def test_sessions_commit_synchronously_whatever_the_database_says(pg_url: str) -
 
 def seeded_backend(backend: StateBackend, *names: str) -> None:
     with backend.lock(timeout=0, command="apply") as locked:
-        locked.commit([RecordId(name, record(f"ST_{name}")) for name in names])
+        locked.commit([RecordId(name, exotel_record(f"ST_{name}")) for name in names])
 
 
 def refused(backend: StateBackend) -> bool:
@@ -174,7 +164,7 @@ def test_a_migrate_interrupted_after_the_mark_leaves_no_second_live_copy_and_res
         frozen.trunks,
     )
     with target.lock(timeout=0, command="apply") as locked:
-        locked.commit([RecordId("c", record("ST_c"))])
+        locked.commit([RecordId("c", exotel_record("ST_c"))])
     elsewhere = run("state", "migrate", "--state", source_spec, "--to", "other.json")
     assert elsewhere.exit_code == 1 and "already moved to postgresql" in elsewhere.stderr
 

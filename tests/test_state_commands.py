@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from helpers import exotel_record
 from trunksync.cli import cli
 from trunksync.state import Intent, State, StateStore, TrunkRecord
 
@@ -20,12 +21,7 @@ def run(*args: str) -> Result:
 
 
 def record(trunk_id: str) -> TrunkRecord:
-    return TrunkRecord(
-        trunk_id=trunk_id,
-        trunk_type="exotel",
-        config={"exotel_number": "+918044319240"},
-        created_at="2026-01-01T00:00:00.000000Z",
-    )
+    return exotel_record(trunk_id, "+918044319240")
 
 
 @pytest.fixture
