@@ -399,3 +399,36 @@ def test_cli_subprocess_serves_and_stops(tmp_path: Path) -> None:
     # uvicorn shuts down, then re-raises the SIGTERM it caught.
     assert process.returncode in (0, -signal.SIGTERM)
     assert "cli-key" not in stderr
+
+
+def test_a_client_gone_before_its_body_is_read_is_no_error_and_creates_nothing() -> None:
+    # A killed apply hangs up while its create waits out the latency: reading the
+    # body then fails (ClientDisconnect), which the emulator logged as a traceback.
+    import asyncio
+
+    app = create_app(EmulatorConfig(api_key="k"))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": CREATE,
+        "raw_path": CREATE.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", b"Bearer k"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 499
+    assert app.state.emulator.stats.trunks_created == 0

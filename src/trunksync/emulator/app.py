@@ -12,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from trunksync.emulator.config import EmulatorConfig
@@ -154,7 +155,12 @@ def _add_platform_routes(app: FastAPI) -> None:
         state = _authorized_state(request)
         state.stats.create_calls += 1
         await _latency(state)
-        body = await _create_body(request)
+        try:
+            body = await _create_body(request)
+        except ClientDisconnect:
+            # The client went away during the latency (a killed apply): nothing is
+            # created and nobody reads an answer; not an error of the emulator's.
+            return Response(status_code=499)
         problems = trunk_config_problems(body.trunk_type, body.trunk_config)
         if problems:
             raise HTTPException(status_code=400, detail="; ".join(problems))
